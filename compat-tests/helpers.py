@@ -1,0 +1,143 @@
+"""Shared helpers for the compat tests (confluent-kafka based read-back, admin, waiting)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, NewTopic
+
+
+def unique_topic(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "condition"):
+    """Polls predicate() until it returns a truthy value; fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
+
+
+# ---------------------------------------------------------------------- confluent-kafka
+def consumer_conf(bootstrap: str, **extra) -> dict:
+    """Assign-only consumer: librdkafka's Consumer type insists on a group.id, but with
+    assign() + explicit offsets and auto-commit off it never joins, fetches or commits offsets."""
+    conf = {
+        "bootstrap.servers": bootstrap,
+        "group.id": "unused-" + uuid.uuid4().hex,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "enable.partition.eof": True,
+        "auto.offset.reset": "error",
+        "socket.timeout.ms": 10000,
+    }
+    conf.update(extra)
+    return conf
+
+
+def consume_all(bootstrap: str, topic: str, partitions=(0,), timeout: float = 30.0,
+                start_offset: int = OFFSET_BEGINNING, min_count: int = 0):
+    """Reads every partition from `start_offset` until each has reported EOF at least once
+    after `min_count` messages in total arrived. Returns the list of confluent_kafka Messages
+    (no error messages). Fails on any consumer error other than EOF, or on timeout."""
+    c = Consumer(consumer_conf(bootstrap))
+    try:
+        c.assign([TopicPartition(topic, p, start_offset) for p in partitions])
+        msgs = []
+        eof = set()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            batch = c.consume(num_messages=10000, timeout=0.5)
+            for m in batch:
+                err = m.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        eof.add(m.partition())
+                        continue
+                    raise AssertionError(f"consumer error on {topic}: {err}")
+                eof.discard(m.partition())
+                msgs.append(m)
+            if len(msgs) >= min_count and eof >= set(partitions):
+                return msgs
+        raise AssertionError(
+            f"timed out after {timeout}s reading {topic} {list(partitions)}: got {len(msgs)} "
+            f"messages (wanted >= {min_count}), EOF seen on {sorted(eof)}"
+        )
+    finally:
+        c.close()
+
+
+def produce_confluent(bootstrap: str, topic: str, messages, conf: dict | None = None,
+                      timeout: float = 30.0):
+    """Produces [(key, value[, headers[, partition]])] and returns the delivery reports as
+    (err, partition, offset, key, value) in callback order. Fails if flush times out."""
+    reports = []
+
+    def on_delivery(err, msg):
+        reports.append((err, msg.partition(), msg.offset(), msg.key(), msg.value()))
+
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, **(conf or {})})
+    for m in messages:
+        key, value = m[0], m[1]
+        kwargs = {}
+        if len(m) > 2 and m[2] is not None:
+            kwargs["headers"] = m[2]
+        if len(m) > 3 and m[3] is not None:
+            kwargs["partition"] = m[3]
+        while True:
+            try:
+                p.produce(topic, value=value, key=key, on_delivery=on_delivery, **kwargs)
+                break
+            except BufferError:
+                p.poll(0.1)
+        p.poll(0)
+    remaining = p.flush(timeout)
+    assert remaining == 0, f"{remaining} messages still undelivered after {timeout}s"
+    return reports
+
+
+def admin(bootstrap: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000})
+
+
+def create_topic(bootstrap: str, topic: str, partitions: int = 1, config: dict | None = None):
+    a = admin(bootstrap)
+    fs = a.create_topics(
+        [NewTopic(topic, num_partitions=partitions, replication_factor=1, config=config or {})],
+        operation_timeout=10, request_timeout=15,
+    )
+    fs[topic].result(timeout=20)
+    wait_until(lambda: topic_partition_count(a, topic) == partitions, 10,
+               what=f"{topic} to show {partitions} partitions in metadata")
+    return a
+
+
+def topic_partition_count(a: AdminClient, topic: str):
+    """Partitions of `topic` in a full metadata listing (a listing that names no topic,
+    so it cannot auto-create it); None if the topic is absent."""
+    md = a.list_topics(timeout=10)
+    t = md.topics.get(topic)
+    if t is None or t.error is not None:
+        return None
+    return len(t.partitions)
+
+
+def kafka_error_code(exc: BaseException):
+    """The KafkaError code carried by a KafkaException (or None)."""
+    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
+        return exc.args[0].code()
+    return None

@@ -1,0 +1,40 @@
+'use strict'
+// usage: node produce.js BOOTSTRAP TOPIC ACKS(-1|1|0) COMPRESSION(none|gzip) COUNT
+// Sends COUNT keyed messages with headers in batches of 50 and prints the RecordMetadata of
+// every send: {"sends": [[{topicName, partition, errorCode, baseOffset, ...}], ...]}.
+const { CompressionTypes, Partitioners } = require('kafkajs')
+const { client, run } = require('./common')
+
+const [bootstrap, topic, acksArg, compressionArg, countArg] = process.argv.slice(2)
+const acks = Number(acksArg)
+const compression = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP }[compressionArg]
+const count = Number(countArg)
+if (!bootstrap || !topic || Number.isNaN(acks) || compression === undefined || !(count > 0)) {
+  process.stderr.write('usage: produce.js BOOTSTRAP TOPIC ACKS none|gzip COUNT\n')
+  process.exit(64)
+}
+
+run(async () => {
+  const producer = client(bootstrap).producer({
+    allowAutoTopicCreation: true,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  })
+  await producer.connect()
+  const sends = []
+  try {
+    for (let start = 0; start < count; start += 50) {
+      const messages = []
+      for (let i = start; i < Math.min(count, start + 50); i++) {
+        messages.push({
+          key: `k${i % 4}`,
+          value: `kjs-${i}`,
+          headers: { src: 'kafkajs', seq: String(i) },
+        })
+      }
+      sends.push(await producer.send({ topic, acks, compression, timeout: 10000, messages }))
+    }
+  } finally {
+    await producer.disconnect()
+  }
+  return { sends }
+})

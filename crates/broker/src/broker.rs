@@ -1,0 +1,164 @@
+//! The broker's shared state: settings, the metadata quorum handle, and the partitions this
+//! broker leads.
+//!
+//! The partition registry is derived state: [`Broker::sync_partitions`] makes it match the
+//! metadata state (open logs of new partitions, apply changed configs, delete logs of deleted
+//! topics). Admin handlers call it after their command is applied; start-up calls it once.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use weir_metadata::{ClusterState, MetadataStore, TopicInfo};
+use weir_storage::StorageError;
+
+use crate::config::BrokerConfig;
+use crate::partition::{Partition, PartitionSettings};
+use crate::topic_config::EffectiveConfig;
+
+/// Partitions of one topic, indexed by partition number.
+type TopicPartitions = Vec<Arc<Partition>>;
+
+/// Everything a request handler can reach.
+pub struct Broker {
+    /// Resolved settings.
+    pub config: BrokerConfig,
+    /// The metadata quorum.
+    pub metadata: MetadataStore,
+    partitions: RwLock<HashMap<String, TopicPartitions>>,
+    /// Serialises admin operations (create/delete/alter), so that two of them never interleave
+    /// their check-then-apply steps or their partition syncs.
+    pub admin_lock: tokio::sync::Mutex<()>,
+    logs_dir: PathBuf,
+}
+
+impl Broker {
+    /// Assembles a broker over an opened metadata store and opens every partition log.
+    pub fn new(config: BrokerConfig, metadata: MetadataStore) -> Result<Arc<Self>, StorageError> {
+        let logs_dir = config.data_dir.join("logs");
+        std::fs::create_dir_all(&logs_dir)?;
+        let broker = Arc::new(Broker {
+            config,
+            metadata,
+            partitions: RwLock::new(HashMap::new()),
+            admin_lock: tokio::sync::Mutex::new(()),
+            logs_dir,
+        });
+        broker.sync_partitions()?;
+        broker.remove_orphan_directories();
+        Ok(broker)
+    }
+
+    /// The partition `index` of `topic`, if this broker leads it.
+    pub fn partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
+        let map = self.partitions.read().unwrap_or_else(|p| p.into_inner());
+        let idx = usize::try_from(index).ok()?;
+        map.get(topic)?.get(idx).cloned()
+    }
+
+    /// Every partition this broker leads.
+    pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
+        let map = self.partitions.read().unwrap_or_else(|p| p.into_inner());
+        map.values().flatten().cloned().collect()
+    }
+
+    /// The settings a partition of `topic` runs with.
+    pub fn partition_settings(&self, topic: &TopicInfo, index: usize) -> PartitionSettings {
+        let eff = EffectiveConfig::new(&topic.configs, &self.config.topic_defaults);
+        PartitionSettings {
+            leader_epoch: topic.partitions.get(index).map_or(0, |p| p.leader_epoch),
+            policy: eff.produce_policy(),
+            log_config: eff.log_config(self.config.flush_policy),
+        }
+    }
+
+    /// Makes the partition registry match the current metadata state.
+    pub fn sync_partitions(&self) -> Result<(), StorageError> {
+        let state = self.metadata.state();
+        self.sync_with(&state)
+    }
+
+    fn sync_with(&self, state: &ClusterState) -> Result<(), StorageError> {
+        let node = self.config.node_id;
+        let mut removed: Vec<Arc<Partition>> = Vec::new();
+        {
+            let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
+            // Topics that are gone, or were recreated under a new id.
+            map.retain(|name, parts| {
+                let keep = state
+                    .topic(name)
+                    .is_some_and(|t| parts.first().is_none_or(|p| p.topic_id == t.id));
+                if !keep {
+                    removed.append(parts);
+                }
+                keep
+            });
+            for topic in state.topics.values() {
+                let parts = map.entry(topic.name.clone()).or_default();
+                for (i, info) in topic.partitions.iter().enumerate() {
+                    let settings = self.partition_settings(topic, i);
+                    if let Some(existing) = parts.get(i) {
+                        existing.update_settings(settings);
+                        continue;
+                    }
+                    if info.leader != node && !info.replicas.contains(&node) {
+                        continue;
+                    }
+                    let dir = self.logs_dir.join(format!("{}-{}", topic.name, i));
+                    let partition = Partition::open(dir, &topic.name, i as i32, topic.id, settings)?;
+                    parts.push(Arc::new(partition));
+                }
+            }
+        }
+        for partition in removed {
+            let name = format!("{}-{}", partition.topic, partition.index);
+            match Arc::try_unwrap(partition) {
+                Ok(p) => {
+                    if let Err(e) = p.delete_data() {
+                        tracing::warn!(partition = %name, error = %e, "cannot delete partition data");
+                    }
+                }
+                // A request still holds it: its files are unlinked when the last holder drops.
+                Err(p) => {
+                    let dir = self.logs_dir.join(&name);
+                    drop(p);
+                    if let Err(e) = std::fs::remove_dir_all(&dir) {
+                        tracing::warn!(partition = %name, error = %e, "cannot delete partition data");
+                    }
+                }
+            }
+            tracing::info!(partition = %name, "deleted partition");
+        }
+        Ok(())
+    }
+
+    /// Deletes partition directories that no topic owns any more (a topic deleted while the
+    /// broker was down before it removed the files).
+    fn remove_orphan_directories(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.logs_dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let owned = name
+                .rsplit_once('-')
+                .and_then(|(topic, idx)| Some((topic, idx.parse::<i32>().ok()?)))
+                .is_some_and(|(topic, idx)| self.partition(topic, idx).is_some());
+            if !owned {
+                tracing::warn!(dir = %name, "removing partition directory no topic owns");
+                if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                    tracing::warn!(dir = %name, error = %e, "cannot remove directory");
+                }
+            }
+        }
+    }
+
+    /// Flushes every partition (clean shutdown).
+    pub fn flush_all(&self) {
+        for p in self.all_partitions() {
+            if let Err(e) = p.flush() {
+                tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "flush failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! AlterConfigs (the legacy, non-incremental API): replaces every config set on a topic with
+//! the given set. Broker configs are static in Weir and cannot be altered.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+use weir_metadata::MetadataCommand;
+
+use crate::admin::{self, ApiError};
+use crate::broker::Broker;
+use crate::handlers::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use crate::router::RequestContext;
+use crate::topic_config;
+
+/// Answers AlterConfigs.
+pub async fn handle(
+    broker: &Arc<Broker>,
+    _ctx: &RequestContext,
+    request: AlterConfigsRequest,
+) -> AlterConfigsResponse {
+    let _admin = broker.admin_lock.lock().await;
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for r in &request.resources {
+        let configs: Vec<(String, Option<String>)> = r
+            .configs
+            .iter()
+            .map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string())))
+            .collect();
+        let outcome = match r.resource_type {
+            RESOURCE_TOPIC => {
+                replace_topic_configs(broker, r.resource_name.as_str(), &configs, request.validate_only).await
+            }
+            RESOURCE_BROKER => Err(static_broker_configs()),
+            _ => Err(ApiError::new(ResponseError::InvalidRequest, "Unsupported resource type")),
+        };
+        responses.push(resource_response(r.resource_type, r.resource_name.clone(), outcome));
+    }
+    AlterConfigsResponse::default().with_responses(responses)
+}
+
+/// The error for any attempt to change a broker config at run time.
+pub fn static_broker_configs() -> ApiError {
+    ApiError::new(
+        ResponseError::InvalidRequest,
+        "Weir's broker configs are static: set them by flag, environment or config file",
+    )
+}
+
+/// The per-resource answer shared by AlterConfigs and IncrementalAlterConfigs.
+pub fn resource_response(
+    resource_type: i8,
+    resource_name: StrBytes,
+    outcome: Result<(), ApiError>,
+) -> AlterConfigsResourceResponse {
+    let base = AlterConfigsResourceResponse::default()
+        .with_resource_type(resource_type)
+        .with_resource_name(resource_name);
+    match outcome {
+        Ok(()) => base,
+        Err(e) => base
+            .with_error_code(e.code.code())
+            .with_error_message(Some(StrBytes::from_string(e.message))),
+    }
+}
+
+async fn replace_topic_configs(
+    broker: &Broker,
+    name: &str,
+    configs: &[(String, Option<String>)],
+    validate_only: bool,
+) -> Result<(), ApiError> {
+    if broker.metadata.state().topic(name).is_none() {
+        return Err(ApiError::new(
+            ResponseError::UnknownTopicOrPartition,
+            format!("Topic '{name}' does not exist."),
+        ));
+    }
+    let mut new = BTreeMap::new();
+    for (k, v) in configs {
+        if let Some(v) = v {
+            topic_config::validate(k, v)?;
+            new.insert(k.clone(), v.clone());
+        }
+    }
+    apply_topic_configs(broker, name, new, validate_only).await
+}
+
+/// Replaces a topic's own configs through the metadata quorum and refreshes its partitions.
+pub async fn apply_topic_configs(
+    broker: &Broker,
+    name: &str,
+    configs: BTreeMap<String, String>,
+    validate_only: bool,
+) -> Result<(), ApiError> {
+    if validate_only {
+        return Ok(());
+    }
+    broker
+        .metadata
+        .submit(MetadataCommand::ReplaceTopicConfigs {
+            name: name.to_string(),
+            configs,
+        })
+        .await??;
+    tracing::info!(topic = name, "altered topic configs");
+    admin::sync(broker)
+}

@@ -1,0 +1,18 @@
+//! One module per Kafka API, named after its message, each with an async `handle` taking the
+//! broker, the request context and the decoded request, and returning the response. Errors are
+//! data: each handler maps failures to Kafka error codes in its response.
+
+pub mod alter_configs;
+pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_records;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod fetch;
+pub mod incremental_alter_configs;
+pub mod list_offsets;
+pub mod metadata;
+pub mod offset_for_leader_epoch;
+pub mod produce;

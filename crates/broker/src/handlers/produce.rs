@@ -1,0 +1,102 @@
+//! Produce: validate each partition's batch from its header, append it as the bytes the client
+//! sent, and answer with the base offset (nothing at all for acks=0).
+//!
+//! On one node the high watermark reaches the batch as soon as it is appended (the ISR is this
+//! broker alone), so acks=1 and acks=all complete at once; `min.insync.replicas` is still
+//! enforced for acks=all.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use weir_protocol::record_batch::BatchError;
+use weir_storage::StorageError;
+
+use crate::broker::Broker;
+use crate::router::RequestContext;
+use crate::time::now_ms;
+
+/// Answers Produce; `None` when the client asked for no response (acks=0).
+pub async fn handle(
+    broker: &Arc<Broker>,
+    _ctx: &RequestContext,
+    request: ProduceRequest,
+) -> Option<ProduceResponse> {
+    let acks = request.acks;
+    let mut responses = Vec::with_capacity(request.topic_data.len());
+    for topic in request.topic_data {
+        let name = topic.name.0.as_str();
+        let partition_responses = topic
+            .partition_data
+            .into_iter()
+            .map(|p| {
+                let result = if !matches!(acks, -1..=1) {
+                    Err(ResponseError::InvalidRequiredAcks)
+                } else {
+                    append(broker, name, p.index, p.records, acks)
+                };
+                match result {
+                    Ok(ok) => ok,
+                    Err(code) => PartitionProduceResponse::default()
+                        .with_index(p.index)
+                        .with_error_code(code.code())
+                        .with_base_offset(-1),
+                }
+            })
+            .collect();
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(topic.name.clone())
+                .with_topic_id(topic.topic_id)
+                .with_partition_responses(partition_responses),
+        );
+    }
+    (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+}
+
+fn append(
+    broker: &Broker,
+    topic: &str,
+    index: i32,
+    records: Option<Bytes>,
+    acks: i16,
+) -> Result<PartitionProduceResponse, ResponseError> {
+    let partition = broker
+        .partition(topic, index)
+        .ok_or(ResponseError::UnknownTopicOrPartition)?;
+    let records = records
+        .filter(|r| !r.is_empty())
+        .ok_or(ResponseError::InvalidRecord)?;
+    let settings = partition.settings();
+    if records.len() > settings.policy.max_message_bytes {
+        return Err(ResponseError::MessageTooLarge);
+    }
+    // The ISR is this broker alone until replication exists.
+    let in_sync_replicas = 1;
+    if acks == -1 && in_sync_replicas < settings.policy.min_insync_replicas {
+        return Err(ResponseError::NotEnoughReplicas);
+    }
+    let append_time = settings.policy.log_append_time.then(now_ms);
+    let info = partition
+        .append(&records, settings.leader_epoch, append_time)
+        .map_err(|e| storage_error_code(topic, index, &e))?;
+    Ok(PartitionProduceResponse::default()
+        .with_index(index)
+        .with_base_offset(info.base_offset)
+        .with_log_append_time_ms(info.log_append_time.unwrap_or(-1))
+        .with_log_start_offset(partition.log_start_offset()))
+}
+
+/// Maps a storage failure on the produce path to its Kafka error code.
+fn storage_error_code(topic: &str, index: i32, e: &StorageError) -> ResponseError {
+    match e {
+        StorageError::InvalidBatch(BatchError::UnsupportedMagic(_)) => ResponseError::InvalidRecord,
+        StorageError::InvalidBatch(_) => ResponseError::CorruptMessage,
+        other => {
+            tracing::error!(topic, partition = index, error = %other, "append failed");
+            ResponseError::KafkaStorageError
+        }
+    }
+}

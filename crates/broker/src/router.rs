@@ -1,0 +1,119 @@
+//! Routes a request to the handler of its API, keyed by API key, and encodes the answer.
+//!
+//! The served versions come from `weir_protocol::api::SUPPORTED_APIS`, the same table that
+//! ApiVersions advertises; a request for any other version is refused here, before decoding.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use kafka_protocol::messages::{self as m, ApiKey};
+use kafka_protocol::protocol::{Decodable, StrBytes};
+use weir_protocol::api::is_supported;
+use weir_protocol::request::RawRequest;
+use weir_protocol::response::{encode_response, EncodeError};
+
+use crate::broker::Broker;
+use crate::handlers;
+
+/// What a handler knows about the request besides its body.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// API version of the request.
+    pub version: i16,
+    /// The client's id, for logs.
+    pub client_id: Option<StrBytes>,
+}
+
+/// Why a request could not be answered; the connection is closed.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// The API or version is not served (and is not ApiVersions, which gets an answer).
+    #[error("unsupported API {api_key:?} v{version}")]
+    Unsupported {
+        /// Requested API.
+        api_key: ApiKey,
+        /// Requested version.
+        version: i16,
+    },
+    /// The body did not decode in the announced version.
+    #[error("malformed {api_key:?} v{version} request: {reason}")]
+    Malformed {
+        /// Requested API.
+        api_key: ApiKey,
+        /// Requested version.
+        version: i16,
+        /// What the decoder said.
+        reason: String,
+    },
+    /// The response could not be encoded.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+}
+
+macro_rules! routes {
+    ($broker:expr, $ctx:expr, $raw:expr, $out:expr; $($key:ident => $req:ty => $handler:path,)*) => {
+        match $raw.api_key {
+            $(ApiKey::$key => {
+                let mut body = $raw.body;
+                let request = <$req>::decode(&mut body, $ctx.version).map_err(|e| {
+                    DispatchError::Malformed { api_key: ApiKey::$key, version: $ctx.version, reason: e.to_string() }
+                })?;
+                let response = $handler($broker, &$ctx, request).await;
+                encode_response($out, ApiKey::$key, $ctx.version, $raw.header.correlation_id, &response)?;
+            })*
+            ApiKey::Produce => {
+                let mut body = $raw.body;
+                let request = m::ProduceRequest::decode(&mut body, $ctx.version).map_err(|e| {
+                    DispatchError::Malformed { api_key: ApiKey::Produce, version: $ctx.version, reason: e.to_string() }
+                })?;
+                // acks=0: the client expects no response at all.
+                if let Some(response) = handlers::produce::handle($broker, &$ctx, request).await {
+                    encode_response($out, ApiKey::Produce, $ctx.version, $raw.header.correlation_id, &response)?;
+                }
+            }
+            other => return Err(DispatchError::Unsupported { api_key: other, version: $ctx.version }),
+        }
+    };
+}
+
+/// Answers one request, appending its response frame (if it has one) to `out`.
+pub async fn dispatch(
+    broker: &Arc<Broker>,
+    raw: RawRequest,
+    out: &mut BytesMut,
+) -> Result<(), DispatchError> {
+    let version = raw.header.request_api_version;
+    if !is_supported(raw.api_key, version) {
+        if raw.api_key == ApiKey::ApiVersions {
+            // KIP-511: answer an unknown ApiVersions version in v0, with the list, so the
+            // client can pick a version both sides speak.
+            let response = handlers::api_versions::unsupported_version_response();
+            encode_response(out, ApiKey::ApiVersions, 0, raw.header.correlation_id, &response)?;
+            return Ok(());
+        }
+        return Err(DispatchError::Unsupported {
+            api_key: raw.api_key,
+            version,
+        });
+    }
+    let ctx = RequestContext {
+        version,
+        client_id: raw.header.client_id.clone(),
+    };
+    routes!(broker, ctx, raw, out;
+        ApiVersions => m::ApiVersionsRequest => handlers::api_versions::handle,
+        Metadata => m::MetadataRequest => handlers::metadata::handle,
+        Fetch => m::FetchRequest => handlers::fetch::handle,
+        ListOffsets => m::ListOffsetsRequest => handlers::list_offsets::handle,
+        CreateTopics => m::CreateTopicsRequest => handlers::create_topics::handle,
+        DeleteTopics => m::DeleteTopicsRequest => handlers::delete_topics::handle,
+        CreatePartitions => m::CreatePartitionsRequest => handlers::create_partitions::handle,
+        DeleteRecords => m::DeleteRecordsRequest => handlers::delete_records::handle,
+        OffsetForLeaderEpoch => m::OffsetForLeaderEpochRequest => handlers::offset_for_leader_epoch::handle,
+        DescribeConfigs => m::DescribeConfigsRequest => handlers::describe_configs::handle,
+        AlterConfigs => m::AlterConfigsRequest => handlers::alter_configs::handle,
+        IncrementalAlterConfigs => m::IncrementalAlterConfigsRequest => handlers::incremental_alter_configs::handle,
+        DescribeCluster => m::DescribeClusterRequest => handlers::describe_cluster::handle,
+    );
+    Ok(())
+}

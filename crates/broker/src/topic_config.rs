@@ -1,0 +1,298 @@
+//! Topic configs under Kafka's names, with Kafka's defaults, and their translation into the
+//! storage engine's `LogConfig` and the produce path's policy.
+//!
+//! A topic stores only the configs set on it (in the metadata quorum). The effective value of a
+//! config is the topic's own, else the broker's default (`--topic-config`), else Kafka's.
+
+use std::collections::BTreeMap;
+
+use weir_storage::{FlushPolicy, LogConfig};
+
+/// How a config's value is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigKind {
+    /// A signed 64-bit integer with a lower bound.
+    Long(i64),
+    /// An integer that fits i32, with a lower bound.
+    Int(i32),
+    /// A ratio between 0 and 1.
+    Ratio,
+    /// true or false.
+    Bool,
+    /// One of a fixed set (cleanup.policy may list several, comma-separated).
+    OneOf(&'static [&'static str]),
+    /// A comma-separated list of the given values.
+    ListOf(&'static [&'static str]),
+    /// Free text.
+    Text,
+}
+
+impl ConfigKind {
+    /// The DescribeConfigs `config_type` code (KIP-569).
+    pub fn type_code(self) -> i8 {
+        match self {
+            ConfigKind::Bool => 1,
+            ConfigKind::Text | ConfigKind::OneOf(_) => 2,
+            ConfigKind::Int(_) => 3,
+            ConfigKind::Long(_) => 5,
+            ConfigKind::Ratio => 6,
+            ConfigKind::ListOf(_) => 7,
+        }
+    }
+}
+
+/// One known topic config.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigDef {
+    /// Kafka's name.
+    pub name: &'static str,
+    /// Kafka's default value.
+    pub default: &'static str,
+    /// How values are checked.
+    pub kind: ConfigKind,
+    /// The broker-level config Kafka reports as its synonym.
+    pub broker_synonym: Option<&'static str>,
+}
+
+const LONG_MAX: &str = "9223372036854775807";
+
+const fn def(
+    name: &'static str,
+    default: &'static str,
+    kind: ConfigKind,
+    broker_synonym: Option<&'static str>,
+) -> ConfigDef {
+    ConfigDef {
+        name,
+        default,
+        kind,
+        broker_synonym,
+    }
+}
+
+/// Every topic config Weir accepts, in Kafka's alphabetical order.
+pub const TOPIC_CONFIGS: &[ConfigDef] = &[
+    def("cleanup.policy", "delete", ConfigKind::ListOf(&["delete", "compact"]), Some("log.cleanup.policy")),
+    def("compression.type", "producer", ConfigKind::OneOf(&["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]), Some("compression.type")),
+    def("delete.retention.ms", "86400000", ConfigKind::Long(0), Some("log.cleaner.delete.retention.ms")),
+    def("file.delete.delay.ms", "60000", ConfigKind::Long(0), Some("log.segment.delete.delay.ms")),
+    def("flush.messages", LONG_MAX, ConfigKind::Long(1), Some("log.flush.interval.messages")),
+    def("flush.ms", LONG_MAX, ConfigKind::Long(0), Some("log.flush.interval.ms")),
+    def("index.interval.bytes", "4096", ConfigKind::Int(0), Some("log.index.interval.bytes")),
+    def("max.compaction.lag.ms", LONG_MAX, ConfigKind::Long(1), Some("log.cleaner.max.compaction.lag.ms")),
+    def("max.message.bytes", "1048588", ConfigKind::Int(0), Some("message.max.bytes")),
+    def("message.timestamp.after.max.ms", "3600000", ConfigKind::Long(0), Some("log.message.timestamp.after.max.ms")),
+    def("message.timestamp.before.max.ms", LONG_MAX, ConfigKind::Long(0), Some("log.message.timestamp.before.max.ms")),
+    def("message.timestamp.type", "CreateTime", ConfigKind::OneOf(&["CreateTime", "LogAppendTime"]), Some("log.message.timestamp.type")),
+    def("min.cleanable.dirty.ratio", "0.5", ConfigKind::Ratio, Some("log.cleaner.min.cleanable.ratio")),
+    def("min.compaction.lag.ms", "0", ConfigKind::Long(0), Some("log.cleaner.min.compaction.lag.ms")),
+    def("min.insync.replicas", "1", ConfigKind::Int(1), Some("min.insync.replicas")),
+    def("preallocate", "false", ConfigKind::Bool, Some("log.preallocate")),
+    def("retention.bytes", "-1", ConfigKind::Long(-1), Some("log.retention.bytes")),
+    def("retention.ms", "604800000", ConfigKind::Long(-1), Some("log.retention.ms")),
+    def("segment.bytes", "1073741824", ConfigKind::Int(14), Some("log.segment.bytes")),
+    def("segment.index.bytes", "10485760", ConfigKind::Int(4), Some("log.index.size.max.bytes")),
+    def("segment.jitter.ms", "0", ConfigKind::Long(0), Some("log.roll.jitter.ms")),
+    def("segment.ms", "604800000", ConfigKind::Long(1), Some("log.roll.ms")),
+    def("unclean.leader.election.enable", "false", ConfigKind::Bool, Some("unclean.leader.election.enable")),
+];
+
+/// Why a topic config cannot be set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TopicConfigError {
+    /// Not a topic config Kafka (or Weir) knows.
+    #[error("unknown topic config name: {0}")]
+    Unknown(String),
+    /// The value does not fit the config's type or range.
+    #[error("invalid value {value:?} for configuration {name}: {reason}")]
+    InvalidValue {
+        /// Config name.
+        name: String,
+        /// Offending value.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Looks up a known config.
+pub fn definition(name: &str) -> Option<&'static ConfigDef> {
+    TOPIC_CONFIGS.iter().find(|d| d.name == name)
+}
+
+/// Checks that `name` is a known topic config and `value` a valid value for it.
+pub fn validate(name: &str, value: &str) -> Result<(), TopicConfigError> {
+    let def = definition(name).ok_or_else(|| TopicConfigError::Unknown(name.to_string()))?;
+    let bad = |reason: &str| TopicConfigError::InvalidValue {
+        name: name.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    };
+    let value = value.trim();
+    match def.kind {
+        ConfigKind::Long(min) => {
+            let v: i64 = value.parse().map_err(|_| bad("not a number"))?;
+            if v < min {
+                return Err(bad(&format!("must be at least {min}")));
+            }
+        }
+        ConfigKind::Int(min) => {
+            let v: i32 = value.parse().map_err(|_| bad("not a 32-bit number"))?;
+            if v < min {
+                return Err(bad(&format!("must be at least {min}")));
+            }
+        }
+        ConfigKind::Ratio => {
+            let v: f64 = value.parse().map_err(|_| bad("not a number"))?;
+            if !(0.0..=1.0).contains(&v) {
+                return Err(bad("must be between 0 and 1"));
+            }
+        }
+        ConfigKind::Bool => {
+            if !value.eq_ignore_ascii_case("true") && !value.eq_ignore_ascii_case("false") {
+                return Err(bad("must be true or false"));
+            }
+        }
+        ConfigKind::OneOf(allowed) => {
+            if !allowed.contains(&value) {
+                return Err(bad(&format!("must be one of {}", allowed.join(", "))));
+            }
+        }
+        ConfigKind::ListOf(allowed) => {
+            let items: Vec<&str> = value.split(',').map(str::trim).collect();
+            if items.is_empty() || items.iter().any(|i| !allowed.contains(i)) {
+                return Err(bad(&format!("must be a list of {}", allowed.join(", "))));
+            }
+        }
+        ConfigKind::Text => {}
+    }
+    Ok(())
+}
+
+/// Where an effective value came from (DescribeConfigs `config_source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// Set on the topic.
+    Topic,
+    /// The broker's static default (`--topic-config` or the file).
+    StaticBroker,
+    /// Kafka's default.
+    Default,
+}
+
+impl ConfigSource {
+    /// Kafka's wire code for the source.
+    pub fn code(self) -> i8 {
+        match self {
+            ConfigSource::Topic => 1,
+            ConfigSource::StaticBroker => 4,
+            ConfigSource::Default => 5,
+        }
+    }
+}
+
+/// The effective topic configs: the topic's own over the broker's defaults over Kafka's.
+#[derive(Debug, Clone)]
+pub struct EffectiveConfig<'a> {
+    topic: &'a BTreeMap<String, String>,
+    broker: &'a BTreeMap<String, String>,
+}
+
+impl<'a> EffectiveConfig<'a> {
+    /// Layers a topic's own configs over the broker's defaults.
+    pub fn new(topic: &'a BTreeMap<String, String>, broker: &'a BTreeMap<String, String>) -> Self {
+        Self { topic, broker }
+    }
+
+    /// The effective value of a known config and where it came from.
+    pub fn get(&self, def: &ConfigDef) -> (&'a str, ConfigSource) {
+        if let Some(v) = self.topic.get(def.name) {
+            (v.as_str(), ConfigSource::Topic)
+        } else if let Some(v) = self.broker.get(def.name) {
+            (v.as_str(), ConfigSource::StaticBroker)
+        } else {
+            (def.default, ConfigSource::Default)
+        }
+    }
+
+    fn value(&self, name: &str) -> &'a str {
+        definition(name).map(|d| self.get(d).0).unwrap_or("")
+    }
+
+    fn long(&self, name: &str, fallback: i64) -> i64 {
+        self.value(name).trim().parse().unwrap_or(fallback)
+    }
+
+    /// The storage engine's view of these configs.
+    pub fn log_config(&self, flush: FlushPolicy) -> LogConfig {
+        let defaults = LogConfig::default();
+        LogConfig {
+            segment_bytes: self.long("segment.bytes", defaults.segment_bytes as i64).max(14) as u64,
+            segment_ms: self.long("segment.ms", defaults.segment_ms),
+            retention_ms: self.long("retention.ms", defaults.retention_ms),
+            retention_bytes: self.long("retention.bytes", defaults.retention_bytes),
+            index_interval_bytes: self
+                .long("index.interval.bytes", defaults.index_interval_bytes as i64)
+                .max(0) as u64,
+            flush,
+        }
+    }
+
+    /// The produce path's view of these configs.
+    pub fn produce_policy(&self) -> ProducePolicy {
+        ProducePolicy {
+            max_message_bytes: self.long("max.message.bytes", 1_048_588).max(0) as usize,
+            log_append_time: self.value("message.timestamp.type") == "LogAppendTime",
+            min_insync_replicas: self.long("min.insync.replicas", 1).max(1) as usize,
+        }
+    }
+}
+
+/// What Produce needs to know about a partition's topic configs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducePolicy {
+    /// max.message.bytes: the largest batch accepted.
+    pub max_message_bytes: usize,
+    /// message.timestamp.type=LogAppendTime
+    pub log_append_time: bool,
+    /// min.insync.replicas, enforced for acks=all.
+    pub min_insync_replicas: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_values() {
+        for d in TOPIC_CONFIGS {
+            validate(d.name, d.default).unwrap_or_else(|e| panic!("{}: {e}", d.name));
+        }
+    }
+
+    #[test]
+    fn validation_rejects_bad_values() {
+        assert!(validate("retention.ms", "-2").is_err());
+        assert!(validate("retention.ms", "abc").is_err());
+        assert!(validate("cleanup.policy", "compact,delete").is_ok());
+        assert!(validate("cleanup.policy", "shred").is_err());
+        assert!(validate("message.timestamp.type", "LogAppendTime").is_ok());
+        assert!(validate("no.such", "1").is_err());
+    }
+
+    #[test]
+    fn topic_overrides_broker_overrides_kafka() {
+        let topic = BTreeMap::from([("retention.ms".to_string(), "10".to_string())]);
+        let broker = BTreeMap::from([
+            ("retention.ms".to_string(), "20".to_string()),
+            ("segment.bytes".to_string(), "1000".to_string()),
+        ]);
+        let eff = EffectiveConfig::new(&topic, &broker);
+        let log = eff.log_config(FlushPolicy::OsCache);
+        assert_eq!(log.retention_ms, 10);
+        assert_eq!(log.segment_bytes, 1000);
+        assert_eq!(log.retention_bytes, -1);
+        let def = definition("retention.ms").unwrap();
+        assert_eq!(eff.get(def), ("10", ConfigSource::Topic));
+    }
+}

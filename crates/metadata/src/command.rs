@@ -1,0 +1,66 @@
+//! The closed set of commands that change cluster metadata; each is one raft log entry.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A change to cluster metadata, proposed through raft and applied by
+/// [`ClusterState::apply`](crate::ClusterState::apply) on every replica.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub enum MetadataCommand {
+    /// Written once at bootstrap: fixes the cluster id.
+    InitCluster {
+        /// The cluster id reported to clients (Kafka style, 22 chars base64url).
+        cluster_id: String,
+    },
+    /// Adds a broker, or replaces its endpoint if the node id is already known.
+    RegisterBroker {
+        /// Kafka node id.
+        node_id: i32,
+        /// Advertised host.
+        host: String,
+        /// Advertised port.
+        port: i32,
+        /// Rack, if configured.
+        rack: Option<String>,
+    },
+    /// Creates a topic with the given partitions.
+    CreateTopic {
+        /// Topic name (validated by the broker before proposing).
+        name: String,
+        /// The topic's UUID, chosen by the proposer so that every replica agrees on it.
+        topic_id: uuid::Uuid,
+        /// One replica list per partition; leader = first.
+        replicas: Vec<Vec<i32>>,
+        /// Topic-level config overrides.
+        configs: BTreeMap<String, String>,
+    },
+    /// Removes a topic and its id mapping.
+    DeleteTopic {
+        /// Topic name.
+        name: String,
+    },
+    /// Appends partitions to a topic; existing partitions are untouched.
+    CreatePartitions {
+        /// Topic name.
+        name: String,
+        /// One replica list per appended partition; leader = first.
+        new_replicas: Vec<Vec<i32>>,
+    },
+    /// Incremental config change (IncrementalAlterConfigs): set some keys, delete others.
+    AlterTopicConfigs {
+        /// Topic name.
+        name: String,
+        /// Keys to set; a key may not also appear in `delete`.
+        set: BTreeMap<String, String>,
+        /// Keys to remove (back to the default).
+        delete: Vec<String>,
+    },
+    /// Legacy AlterConfigs semantics: the given map replaces all overrides.
+    ReplaceTopicConfigs {
+        /// Topic name.
+        name: String,
+        /// The complete new set of overrides.
+        configs: BTreeMap<String, String>,
+    },
+}

@@ -1,0 +1,448 @@
+//! The replicated cluster state and its pure, deterministic `apply`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ApplyError, MetadataCommand};
+
+/// Everything the metadata quorum knows about the cluster; the raft state machine's value.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ClusterState {
+    /// Fixed by the first `InitCluster` command.
+    pub cluster_id: Option<String>,
+    /// Registered brokers by node id.
+    pub brokers: BTreeMap<i32, BrokerInfo>,
+    /// Topics by name.
+    pub topics: BTreeMap<String, TopicInfo>,
+    /// Reverse index for requests that address topics by id (Fetch v13+, DeleteTopics v6+).
+    pub topic_names_by_id: BTreeMap<uuid::Uuid, String>,
+}
+
+/// A broker's registration: where clients reach it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BrokerInfo {
+    /// Kafka node id.
+    pub node_id: i32,
+    /// Advertised host.
+    pub host: String,
+    /// Advertised port.
+    pub port: i32,
+    /// Rack, if configured.
+    pub rack: Option<String>,
+}
+
+/// A topic: its stable id, its partitions and its config overrides.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TopicInfo {
+    /// Topic name.
+    pub name: String,
+    /// Topic UUID (never reused for another topic while this one exists).
+    pub id: uuid::Uuid,
+    /// Partitions, indexed by partition number.
+    pub partitions: Vec<PartitionInfo>,
+    /// Topic-level config overrides (Kafka names); absent keys take the broker default.
+    pub configs: BTreeMap<String, String>,
+}
+
+/// Leadership and replica placement of one partition.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PartitionInfo {
+    /// Node id of the partition leader.
+    pub leader: i32,
+    /// Bumped on every leader change; starts at 0.
+    pub leader_epoch: i32,
+    /// Assigned replicas, preferred leader first.
+    pub replicas: Vec<i32>,
+    /// In-sync replicas.
+    pub isr: Vec<i32>,
+}
+
+impl PartitionInfo {
+    /// A fresh partition: leader = first replica, epoch 0, every replica in sync.
+    fn new(replicas: &[i32]) -> Result<Self, ApplyError> {
+        let Some(&leader) = replicas.first() else {
+            return Err(ApplyError::InvalidPartitions(
+                "a partition needs at least one replica".into(),
+            ));
+        };
+        for (i, r) in replicas.iter().enumerate() {
+            if replicas[..i].contains(r) {
+                return Err(ApplyError::InvalidPartitions(format!(
+                    "duplicate replica {r} in {replicas:?}"
+                )));
+            }
+        }
+        Ok(Self {
+            leader,
+            leader_epoch: 0,
+            replicas: replicas.to_vec(),
+            isr: replicas.to_vec(),
+        })
+    }
+}
+
+impl ClusterState {
+    /// Looks a topic up by name.
+    pub fn topic(&self, name: &str) -> Option<&TopicInfo> {
+        self.topics.get(name)
+    }
+
+    /// Looks a topic up by its UUID.
+    pub fn topic_by_id(&self, id: &uuid::Uuid) -> Option<&TopicInfo> {
+        self.topic_names_by_id
+            .get(id)
+            .and_then(|name| self.topics.get(name))
+    }
+
+    /// The pure, deterministic apply: the same command on the same state gives the same result
+    /// on every replica, during live traffic and during recovery. A rejected command leaves the
+    /// state unchanged.
+    pub fn apply(&mut self, cmd: &MetadataCommand) -> Result<(), ApplyError> {
+        match cmd {
+            MetadataCommand::InitCluster { cluster_id } => self.init_cluster(cluster_id),
+            MetadataCommand::RegisterBroker {
+                node_id,
+                host,
+                port,
+                rack,
+            } => {
+                self.brokers.insert(
+                    *node_id,
+                    BrokerInfo {
+                        node_id: *node_id,
+                        host: host.clone(),
+                        port: *port,
+                        rack: rack.clone(),
+                    },
+                );
+                Ok(())
+            }
+            MetadataCommand::CreateTopic {
+                name,
+                topic_id,
+                replicas,
+                configs,
+            } => self.create_topic(name, *topic_id, replicas, configs),
+            MetadataCommand::DeleteTopic { name } => {
+                let topic = self
+                    .topics
+                    .remove(name)
+                    .ok_or_else(|| ApplyError::UnknownTopic(name.clone()))?;
+                self.topic_names_by_id.remove(&topic.id);
+                Ok(())
+            }
+            MetadataCommand::CreatePartitions { name, new_replicas } => {
+                self.create_partitions(name, new_replicas)
+            }
+            MetadataCommand::AlterTopicConfigs { name, set, delete } => {
+                self.alter_configs(name, set, delete)
+            }
+            MetadataCommand::ReplaceTopicConfigs { name, configs } => {
+                check_keys(configs.keys())?;
+                let topic = self.topic_mut(name)?;
+                topic.configs = configs.clone();
+                Ok(())
+            }
+        }
+    }
+
+    fn init_cluster(&mut self, cluster_id: &str) -> Result<(), ApplyError> {
+        match &self.cluster_id {
+            None if cluster_id.is_empty() => Err(ApplyError::InvalidConfig(
+                "cluster id must not be empty".into(),
+            )),
+            None => {
+                self.cluster_id = Some(cluster_id.to_string());
+                Ok(())
+            }
+            // Idempotent: re-proposing the same id is harmless.
+            Some(existing) if existing == cluster_id => Ok(()),
+            Some(existing) => Err(ApplyError::InvalidConfig(format!(
+                "cluster id is already {existing}"
+            ))),
+        }
+    }
+
+    fn create_topic(
+        &mut self,
+        name: &str,
+        topic_id: uuid::Uuid,
+        replicas: &[Vec<i32>],
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(), ApplyError> {
+        if self.topics.contains_key(name) || self.topic_names_by_id.contains_key(&topic_id) {
+            return Err(ApplyError::TopicAlreadyExists(name.to_string()));
+        }
+        if replicas.is_empty() {
+            return Err(ApplyError::InvalidPartitions(
+                "a topic needs at least one partition".into(),
+            ));
+        }
+        check_keys(configs.keys())?;
+        let partitions = replicas
+            .iter()
+            .map(|r| PartitionInfo::new(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.topics.insert(
+            name.to_string(),
+            TopicInfo {
+                name: name.to_string(),
+                id: topic_id,
+                partitions,
+                configs: configs.clone(),
+            },
+        );
+        self.topic_names_by_id.insert(topic_id, name.to_string());
+        Ok(())
+    }
+
+    fn create_partitions(
+        &mut self,
+        name: &str,
+        new_replicas: &[Vec<i32>],
+    ) -> Result<(), ApplyError> {
+        let topic = self.topic_mut(name)?;
+        if new_replicas.is_empty() {
+            return Err(ApplyError::InvalidPartitions(format!(
+                "topic {name} already has {} partitions",
+                topic.partitions.len()
+            )));
+        }
+        let added = new_replicas
+            .iter()
+            .map(|r| PartitionInfo::new(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        topic.partitions.extend(added);
+        Ok(())
+    }
+
+    fn alter_configs(
+        &mut self,
+        name: &str,
+        set: &BTreeMap<String, String>,
+        delete: &[String],
+    ) -> Result<(), ApplyError> {
+        check_keys(set.keys().chain(delete))?;
+        if let Some(key) = delete.iter().find(|k| set.contains_key(*k)) {
+            return Err(ApplyError::InvalidConfig(format!(
+                "config {key} is both set and deleted"
+            )));
+        }
+        let topic = self.topic_mut(name)?;
+        for key in delete {
+            topic.configs.remove(key);
+        }
+        for (k, v) in set {
+            topic.configs.insert(k.clone(), v.clone());
+        }
+        Ok(())
+    }
+
+    fn topic_mut(&mut self, name: &str) -> Result<&mut TopicInfo, ApplyError> {
+        self.topics
+            .get_mut(name)
+            .ok_or_else(|| ApplyError::UnknownTopic(name.to_string()))
+    }
+}
+
+/// Config values are the broker's to validate (it knows Kafka's config definitions); the state
+/// machine only refuses keys that can never be valid.
+fn check_keys<'a>(mut keys: impl Iterator<Item = &'a String>) -> Result<(), ApplyError> {
+    match keys.find(|k| k.is_empty()) {
+        Some(_) => Err(ApplyError::InvalidConfig(
+            "config name must not be empty".into(),
+        )),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn create(name: &str, id: uuid::Uuid, replicas: Vec<Vec<i32>>) -> MetadataCommand {
+        MetadataCommand::CreateTopic {
+            name: name.into(),
+            topic_id: id,
+            replicas,
+            configs: cfg(&[("retention.ms", "1000")]),
+        }
+    }
+
+    #[test]
+    fn create_topic_sets_leaders_epochs_isr_and_id_index() {
+        let mut s = ClusterState::default();
+        let id = uuid::Uuid::new_v4();
+        s.apply(&create("t", id, vec![vec![1, 2], vec![2, 1]]))
+            .unwrap();
+        let t = s.topic("t").unwrap();
+        assert_eq!(t.id, id);
+        assert_eq!(t.partitions.len(), 2);
+        assert_eq!(t.partitions[1].leader, 2);
+        assert_eq!(t.partitions[1].leader_epoch, 0);
+        assert_eq!(t.partitions[1].isr, vec![2, 1]);
+        assert_eq!(t.configs, cfg(&[("retention.ms", "1000")]));
+        assert_eq!(s.topic_by_id(&id).unwrap().name, "t");
+    }
+
+    #[test]
+    fn create_topic_rejects_duplicate_name_or_id_without_change() {
+        let mut s = ClusterState::default();
+        let id = uuid::Uuid::new_v4();
+        s.apply(&create("t", id, vec![vec![1]])).unwrap();
+        let before = s.clone();
+        assert_eq!(
+            s.apply(&create("t", uuid::Uuid::new_v4(), vec![vec![1]])),
+            Err(ApplyError::TopicAlreadyExists("t".into()))
+        );
+        assert_eq!(
+            s.apply(&create("u", id, vec![vec![1]])),
+            Err(ApplyError::TopicAlreadyExists("u".into()))
+        );
+        assert_eq!(s, before);
+    }
+
+    #[test]
+    fn create_topic_rejects_bad_replica_lists() {
+        let mut s = ClusterState::default();
+        let id = uuid::Uuid::new_v4();
+        for replicas in [vec![], vec![vec![]], vec![vec![1, 1]]] {
+            assert!(matches!(
+                s.apply(&create("t", id, replicas)),
+                Err(ApplyError::InvalidPartitions(_))
+            ));
+        }
+        assert_eq!(s, ClusterState::default());
+    }
+
+    #[test]
+    fn delete_topic_removes_name_and_id() {
+        let mut s = ClusterState::default();
+        let id = uuid::Uuid::new_v4();
+        s.apply(&create("t", id, vec![vec![1]])).unwrap();
+        s.apply(&MetadataCommand::DeleteTopic { name: "t".into() })
+            .unwrap();
+        assert!(s.topic("t").is_none());
+        assert!(s.topic_by_id(&id).is_none());
+        assert_eq!(
+            s.apply(&MetadataCommand::DeleteTopic { name: "t".into() }),
+            Err(ApplyError::UnknownTopic("t".into()))
+        );
+    }
+
+    #[test]
+    fn create_partitions_appends_and_keeps_existing() {
+        let mut s = ClusterState::default();
+        s.apply(&create("t", uuid::Uuid::new_v4(), vec![vec![1, 2]]))
+            .unwrap();
+        s.topics.get_mut("t").unwrap().partitions[0].leader_epoch = 7;
+        let cmd = MetadataCommand::CreatePartitions {
+            name: "t".into(),
+            new_replicas: vec![vec![2, 1], vec![1]],
+        };
+        s.apply(&cmd).unwrap();
+        let p = &s.topic("t").unwrap().partitions;
+        assert_eq!(p.len(), 3);
+        assert_eq!(p[0].leader_epoch, 7);
+        assert_eq!(
+            p[1],
+            PartitionInfo {
+                leader: 2,
+                leader_epoch: 0,
+                replicas: vec![2, 1],
+                isr: vec![2, 1]
+            }
+        );
+        let unknown = MetadataCommand::CreatePartitions {
+            name: "nope".into(),
+            new_replicas: vec![vec![1]],
+        };
+        assert_eq!(
+            s.apply(&unknown),
+            Err(ApplyError::UnknownTopic("nope".into()))
+        );
+        let none = MetadataCommand::CreatePartitions {
+            name: "t".into(),
+            new_replicas: vec![],
+        };
+        assert!(matches!(
+            s.apply(&none),
+            Err(ApplyError::InvalidPartitions(_))
+        ));
+    }
+
+    #[test]
+    fn alter_and_replace_configs() {
+        let mut s = ClusterState::default();
+        s.apply(&create("t", uuid::Uuid::new_v4(), vec![vec![1]]))
+            .unwrap();
+        s.apply(&MetadataCommand::AlterTopicConfigs {
+            name: "t".into(),
+            set: cfg(&[("cleanup.policy", "compact")]),
+            delete: vec!["retention.ms".into(), "absent".into()],
+        })
+        .unwrap();
+        assert_eq!(
+            s.topic("t").unwrap().configs,
+            cfg(&[("cleanup.policy", "compact")])
+        );
+        s.apply(&MetadataCommand::ReplaceTopicConfigs {
+            name: "t".into(),
+            configs: cfg(&[("segment.bytes", "1024")]),
+        })
+        .unwrap();
+        assert_eq!(
+            s.topic("t").unwrap().configs,
+            cfg(&[("segment.bytes", "1024")])
+        );
+        let both = MetadataCommand::AlterTopicConfigs {
+            name: "t".into(),
+            set: cfg(&[("a", "1")]),
+            delete: vec!["a".into()],
+        };
+        assert!(matches!(s.apply(&both), Err(ApplyError::InvalidConfig(_))));
+        let unknown = MetadataCommand::ReplaceTopicConfigs {
+            name: "x".into(),
+            configs: BTreeMap::new(),
+        };
+        assert_eq!(s.apply(&unknown), Err(ApplyError::UnknownTopic("x".into())));
+    }
+
+    #[test]
+    fn register_broker_upserts() {
+        let mut s = ClusterState::default();
+        let reg = |port| MetadataCommand::RegisterBroker {
+            node_id: 1,
+            host: "h".into(),
+            port,
+            rack: None,
+        };
+        s.apply(&reg(9092)).unwrap();
+        s.apply(&reg(9093)).unwrap();
+        assert_eq!(s.brokers.len(), 1);
+        assert_eq!(s.brokers[&1].port, 9093);
+    }
+
+    #[test]
+    fn init_cluster_is_fixed_once() {
+        let mut s = ClusterState::default();
+        let init = |id: &str| MetadataCommand::InitCluster {
+            cluster_id: id.into(),
+        };
+        s.apply(&init("abc")).unwrap();
+        s.apply(&init("abc")).unwrap();
+        assert!(matches!(
+            s.apply(&init("xyz")),
+            Err(ApplyError::InvalidConfig(_))
+        ));
+        assert_eq!(s.cluster_id.as_deref(), Some("abc"));
+    }
+}
