@@ -47,6 +47,7 @@ impl From<ApplyError> for ApiError {
             ApplyError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
             ApplyError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
             ApplyError::InvalidConfig(_) => ResponseError::InvalidConfig,
+            ApplyError::StaleProducerIdBlock(_) => ResponseError::CoordinatorNotAvailable,
         };
         ApiError::new(code, e.to_string())
     }

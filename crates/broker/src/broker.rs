@@ -14,6 +14,7 @@ use weir_storage::StorageError;
 
 use crate::config::BrokerConfig;
 use crate::partition::{Partition, PartitionSettings};
+use crate::producer_ids::ProducerIdAllocator;
 use crate::topic_config::EffectiveConfig;
 
 /// Partitions of one topic, indexed by partition number.
@@ -29,6 +30,8 @@ pub struct Broker {
     /// Serialises admin operations (create/delete/alter), so that two of them never interleave
     /// their check-then-apply steps or their partition syncs.
     pub admin_lock: tokio::sync::Mutex<()>,
+    /// Producer ids for idempotent producers.
+    pub producer_ids: ProducerIdAllocator,
     logs_dir: PathBuf,
 }
 
@@ -42,6 +45,7 @@ impl Broker {
             metadata,
             partitions: RwLock::new(HashMap::new()),
             admin_lock: tokio::sync::Mutex::new(()),
+            producer_ids: ProducerIdAllocator::default(),
             logs_dir,
         });
         broker.sync_partitions()?;

@@ -12,6 +12,8 @@ pub mod connection;
 pub mod handlers;
 pub mod housekeeping;
 pub mod partition;
+pub mod producer_ids;
+pub mod producer_state;
 pub mod router;
 pub mod server;
 pub mod time;

@@ -10,11 +10,46 @@
 use std::path::{Path, PathBuf};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use kafka_protocol::error::ResponseError;
 use tokio::sync::watch;
 use uuid::Uuid;
+use weir_protocol::record_batch::{BatchIter, RecordBatchView};
 use weir_storage::{AppendInfo, FlushPolicy, LogConfig, PartitionLog, ReadResult, StorageError};
 
+use crate::producer_state::{ProducerStates, SequenceCheck};
 use crate::topic_config::ProducePolicy;
+
+/// Bytes read per step when rebuilding producer state from the log at start-up.
+const REBUILD_READ_BYTES: usize = 1 << 20;
+
+/// The log and the producer state that must change together under one lock.
+struct LogState {
+    log: PartitionLog,
+    producers: ProducerStates,
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// The batches were written.
+    New(AppendInfo),
+    /// A retry of an idempotent batch already in the log, at this base offset.
+    Duplicate {
+        /// Offset of the original batch's first record.
+        base_offset: i64,
+    },
+}
+
+/// Why an append was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The batch was invalid or the disk failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The producer's epoch or sequence number was wrong.
+    #[error("producer state check failed: {0:?}")]
+    Sequence(ResponseError),
+}
 
 /// The file in a partition directory that names the topic id it belongs to, so a directory left
 /// by a deleted topic is never mistaken for the data of a new topic with the same name.
@@ -28,7 +63,7 @@ pub struct Partition {
     pub index: i32,
     /// The topic's id; a recreated topic has a new one.
     pub topic_id: Uuid,
-    log: RwLock<PartitionLog>,
+    log: RwLock<LogState>,
     high_watermark: watch::Sender<i64>,
     settings: RwLock<PartitionSettings>,
 }
@@ -56,22 +91,23 @@ impl Partition {
     ) -> Result<Self, StorageError> {
         claim_directory(&dir, topic_id)?;
         let log = PartitionLog::open(&dir, settings.log_config.clone())?;
+        let producers = rebuild_producer_states(&log)?;
         let (high_watermark, _) = watch::channel(log.log_end_offset());
         Ok(Partition {
             topic: topic.to_string(),
             index,
             topic_id,
-            log: RwLock::new(log),
+            log: RwLock::new(LogState { log, producers }),
             high_watermark,
             settings: RwLock::new(settings),
         })
     }
 
-    fn log_read(&self) -> RwLockReadGuard<'_, PartitionLog> {
+    fn state_read(&self) -> RwLockReadGuard<'_, LogState> {
         self.log.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn log_write(&self) -> RwLockWriteGuard<'_, PartitionLog> {
+    fn state_write(&self) -> RwLockWriteGuard<'_, LogState> {
         self.log.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -89,25 +125,49 @@ impl Partition {
             .settings
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        self.log_write().set_config(settings.log_config.clone());
+        self.state_write().log.set_config(settings.log_config.clone());
         *current = settings;
     }
 
-    /// Appends a produced batch (or batches) as sent, then advances the high watermark.
+    /// Appends a produced batch (or batches) as sent, after the idempotent-producer checks,
+    /// then advances the high watermark. A retried batch already in the log is not written
+    /// again: its original offset is returned.
     pub fn append(
         &self,
         records: &[u8],
         leader_epoch: i32,
         log_append_time: Option<i64>,
-    ) -> Result<AppendInfo, StorageError> {
+    ) -> Result<Appended, AppendError> {
         let fsync_each = matches!(self.settings().log_config.flush, FlushPolicy::EveryAppend);
         let append = || {
-            let mut log = self.log_write();
-            let info = log.append(records, leader_epoch, log_append_time)?;
-            let end = log.log_end_offset();
-            drop(log);
+            let mut state = self.state_write();
+            let mut batches = Vec::new();
+            for batch in BatchIter::new(records) {
+                batches.push(batch.map_err(StorageError::from)?);
+            }
+            for batch in &batches {
+                match state.producers.check(batch).map_err(AppendError::Sequence)? {
+                    SequenceCheck::Append => {}
+                    SequenceCheck::Duplicate(original) if batches.len() == 1 => {
+                        return Ok(Appended::Duplicate {
+                            base_offset: original.first_offset,
+                        });
+                    }
+                    SequenceCheck::Duplicate(_) => {
+                        return Err(AppendError::Sequence(ResponseError::DuplicateSequenceNumber))
+                    }
+                }
+            }
+            let info = state.log.append(records, leader_epoch, log_append_time)?;
+            let mut offset = info.base_offset;
+            for batch in &batches {
+                state.producers.record(batch, offset);
+                offset += i64::from(batch.last_offset_delta()) + 1;
+            }
+            let end = state.log.log_end_offset();
+            drop(state);
             self.high_watermark.send_replace(end);
-            Ok(info)
+            Ok(Appended::New(info))
         };
         if fsync_each {
             // fsync blocks: let the runtime move other tasks off this worker meanwhile.
@@ -125,7 +185,7 @@ impl Partition {
         min_one: bool,
     ) -> Result<ReadResult, StorageError> {
         let hw = self.high_watermark();
-        self.log_read().read(offset, max_bytes, hw, min_one)
+        self.state_read().log.read(offset, max_bytes, hw, min_one)
     }
 
     /// The offset below which records are committed (visible to consumers).
@@ -140,32 +200,33 @@ impl Partition {
 
     /// The first offset still in the log.
     pub fn log_start_offset(&self) -> i64 {
-        self.log_read().log_start_offset()
+        self.state_read().log.log_start_offset()
     }
 
     /// The next offset to be assigned.
     pub fn log_end_offset(&self) -> i64 {
-        self.log_read().log_end_offset()
+        self.state_read().log.log_end_offset()
     }
 
     /// Bytes on disk.
     pub fn size_bytes(&self) -> u64 {
-        self.log_read().size_bytes()
+        self.state_read().log.size_bytes()
     }
 
     /// ListOffsets by timestamp.
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, StorageError> {
-        self.log_read().offset_for_timestamp(ts)
+        self.state_read().log.offset_for_timestamp(ts)
     }
 
     /// ListOffsets MAX_TIMESTAMP: (timestamp, offset).
     pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>, StorageError> {
-        self.log_read().max_timestamp()
+        self.state_read().log.max_timestamp()
     }
 
     /// OffsetForLeaderEpoch: (epoch, end offset) for the largest epoch <= `epoch`.
     pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
-        let log = self.log_read();
+        let state = self.state_read();
+        let log = &state.log;
         let current = self.settings().leader_epoch;
         match log.end_offset_for_epoch(epoch) {
             Some(found) => Some(found),
@@ -178,32 +239,59 @@ impl Partition {
 
     /// DeleteRecords: raises the log start offset; returns the new low watermark.
     pub fn delete_records_before(&self, offset: i64) -> Result<i64, StorageError> {
-        self.log_write().delete_records_before(offset)
+        self.state_write().log.delete_records_before(offset)
     }
 
     /// Runs retention; returns the number of segments deleted.
     pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, StorageError> {
-        self.log_write().enforce_retention(now_ms)
+        self.state_write().log.enforce_retention(now_ms)
     }
 
     /// fsyncs if the flush policy's interval has passed.
     pub fn flush_if_due(&self) -> Result<(), StorageError> {
-        self.log_write().flush_if_due()
+        self.state_write().log.flush_if_due()
     }
 
     /// fsyncs everything written so far.
     pub fn flush(&self) -> Result<(), StorageError> {
-        self.log_write().flush()
+        self.state_write().log.flush()
     }
 
     /// Removes the partition's data (the topic was deleted).
     pub fn delete_data(self) -> Result<(), StorageError> {
-        let log = self
+        let state = self
             .log
             .into_inner()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        log.delete()
+        state.log.delete()
     }
+}
+
+/// Rebuilds the idempotent-producer state by reading every batch header in the log.
+///
+/// This reads the whole log once at start-up; producer-state snapshots beside the segments
+/// (as Kafka keeps) would bound it to the tail.
+fn rebuild_producer_states(log: &PartitionLog) -> Result<ProducerStates, StorageError> {
+    let mut producers = ProducerStates::default();
+    let end = log.log_end_offset();
+    let mut offset = log.log_start_offset();
+    while offset < end {
+        let read = log.read(offset, REBUILD_READ_BYTES, end, true)?;
+        if read.records.is_empty() {
+            break;
+        }
+        let mut next = offset;
+        for batch in BatchIter::new(&read.records) {
+            let batch: RecordBatchView<'_> = batch?;
+            producers.record(&batch, batch.base_offset());
+            next = batch.last_offset() + 1;
+        }
+        if next <= offset {
+            break;
+        }
+        offset = next;
+    }
+    Ok(producers)
 }
 
 /// Makes sure `dir` holds data of `topic_id` only: wipes it if it names another topic id, and

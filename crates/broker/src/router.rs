@@ -114,6 +114,7 @@ pub async fn dispatch(
         AlterConfigs => m::AlterConfigsRequest => handlers::alter_configs::handle,
         IncrementalAlterConfigs => m::IncrementalAlterConfigsRequest => handlers::incremental_alter_configs::handle,
         DescribeCluster => m::DescribeClusterRequest => handlers::describe_cluster::handle,
+        InitProducerId => m::InitProducerIdRequest => handlers::init_producer_id::handle,
     );
     Ok(())
 }

@@ -63,4 +63,15 @@ pub enum MetadataCommand {
         /// The complete new set of overrides.
         configs: BTreeMap<String, String>,
     },
+    /// Hands the block of producer ids `[first, first + count)` to a broker. `first` must be
+    /// the state's next unallocated id, so two brokers racing for a block cannot both get it:
+    /// the loser's command is rejected and it retries with the new next id.
+    AllocateProducerIds {
+        /// The broker taking the block.
+        node_id: i32,
+        /// First id of the block (must equal `ClusterState::next_producer_id`).
+        first: i64,
+        /// Number of ids in the block (positive).
+        count: i64,
+    },
 }

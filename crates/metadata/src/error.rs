@@ -53,4 +53,7 @@ pub enum ApplyError {
     /// The config change is not allowed (empty key, cluster id already fixed, ...).
     #[error("invalid config: {0}")]
     InvalidConfig(String),
+    /// A producer-id block request named a first id that is no longer the next free one.
+    #[error("producer id block starting at {0} is already taken")]
+    StaleProducerIdBlock(i64),
 }

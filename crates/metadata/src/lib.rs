@@ -9,14 +9,17 @@
 //! # Quorum
 //! [`MetadataStore::open`] starts an openraft member (0.9, v2 storage traits). Today it is a
 //! one-voter quorum: on first start it calls `Raft::initialize` with just itself (which elects
-//! it at once); on restart the persisted vote restores it as leader, and if that vote was not
-//! committed it triggers an election immediately instead of waiting for the election timeout.
+//! it at once); on restart openraft restores a committed vote as leadership, and if the vote was
+//! not committed `open` triggers an election at once instead of waiting for the first timer tick.
+//! `open` returns when this node leads and has applied every entry (a rule that will change
+//! with real peers).
 //! The transport (module `network`) reports every peer unreachable, and is meant to
 //! be replaced when metadata is replicated between brokers.
 //!
 //! # On-disk layout (all in `MetadataConfig::dir`)
 //! Every file is a sequence of frames `[len: u32 LE][crc32c(payload): u32 LE][payload]`, with
-//! JSON payloads.
+//! JSON payloads. Commands are stored in serde's externally tagged form, so renaming a
+//! [`MetadataCommand`] variant or field is an on-disk format change.
 //! - `raft.log`: an optional `Purged(log_id)` record, then consecutive log entries. An append
 //!   is written and `fdatasync`ed *before* openraft's flush callback runs, so an acknowledged
 //!   entry is durable. Truncation (conflicting entries) shrinks the file and fsyncs it.
@@ -32,8 +35,35 @@
 //! frame marks a torn tail (a write cut short by a crash or `kill -9`, never acknowledged),
 //! which is cut off and logged. A frame with a valid checksum that does not decode, a gap in
 //! entry indexes, or a damaged vote or snapshot file (they are never torn) is reported as
-//! [`MetadataError::Corrupt`]. The state machine starts from the snapshot and openraft
-//! re-applies the log after it; `open` returns once every entry is applied.
+//! [`MetadataError::Corrupt`], as is a log purged beyond the snapshot. The state machine starts
+//! from the snapshot and openraft re-applies the log after it; `open` returns once every entry
+//! is applied.
+//!
+//! # Example
+//! ```
+//! use weir_metadata::{MetadataCommand, MetadataConfig, MetadataStore};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let tmp = tempfile::tempdir()?;
+//! tokio::runtime::Runtime::new()?.block_on(async {
+//!     let config = MetadataConfig { dir: tmp.path().join("metadata"), node_id: 1 };
+//!     let store = MetadataStore::open(config).await?;
+//!     let verdict = store
+//!         .submit(MetadataCommand::CreateTopic {
+//!             name: "orders".into(),
+//!             topic_id: uuid::Uuid::new_v4(),
+//!             replicas: vec![vec![1]; 3],
+//!             configs: Default::default(),
+//!         })
+//!         .await?;
+//!     assert!(verdict.is_ok());
+//!     assert_eq!(store.state().topic("orders").unwrap().partitions.len(), 3);
+//!     assert_eq!(store.controller_id(), Some(1));
+//!     store.shutdown().await?;
+//!     Ok::<_, Box<dyn std::error::Error>>(())
+//! })
+//! # }
+//! ```
 
 mod cluster_id;
 mod command;

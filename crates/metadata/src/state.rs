@@ -17,6 +17,10 @@ pub struct ClusterState {
     pub topics: BTreeMap<String, TopicInfo>,
     /// Reverse index for requests that address topics by id (Fetch v13+, DeleteTopics v6+).
     pub topic_names_by_id: BTreeMap<uuid::Uuid, String>,
+    /// The first producer id not yet handed out; producer ids never repeat, across restarts
+    /// and brokers.
+    #[serde(default)]
+    pub next_producer_id: i64,
 }
 
 /// A broker's registration: where clients reach it.
@@ -137,6 +141,13 @@ impl ClusterState {
             }
             MetadataCommand::AlterTopicConfigs { name, set, delete } => {
                 self.alter_configs(name, set, delete)
+            }
+            MetadataCommand::AllocateProducerIds { first, count, .. } => {
+                if *first != self.next_producer_id || *count <= 0 {
+                    return Err(ApplyError::StaleProducerIdBlock(*first));
+                }
+                self.next_producer_id = first.saturating_add(*count);
+                Ok(())
             }
             MetadataCommand::ReplaceTopicConfigs { name, configs } => {
                 check_keys(configs.keys())?;
@@ -444,5 +455,22 @@ mod tests {
             Err(ApplyError::InvalidConfig(_))
         ));
         assert_eq!(s.cluster_id.as_deref(), Some("abc"));
+    }
+}
+
+#[cfg(test)]
+mod producer_id_tests {
+    use super::*;
+
+    #[test]
+    fn producer_id_blocks_are_handed_out_once() {
+        let mut s = ClusterState::default();
+        let take = |first, count| MetadataCommand::AllocateProducerIds { node_id: 1, first, count };
+        assert_eq!(s.apply(&take(0, 1000)), Ok(()));
+        assert_eq!(s.next_producer_id, 1000);
+        assert_eq!(s.apply(&take(0, 1000)), Err(ApplyError::StaleProducerIdBlock(0)));
+        assert_eq!(s.apply(&take(1000, 0)), Err(ApplyError::StaleProducerIdBlock(1000)));
+        assert_eq!(s.apply(&take(1000, 1000)), Ok(()));
+        assert_eq!(s.next_producer_id, 2000);
     }
 }

@@ -159,18 +159,18 @@ impl<'a> RecordBatchView<'a> {
                 needed: BATCH_HEADER_LEN,
             });
         }
+        // Magic sits before the end of the minimal header; check it first so a v0/v1 message
+        // set is reported as such rather than as a bad length or an incomplete batch.
+        if let Some(&magic) = buf.get(MAGIC_OFF) {
+            if magic as i8 != 2 {
+                return Err(BatchError::UnsupportedMagic(magic as i8));
+            }
+        }
         let length = read_i32(buf, LENGTH_OFF);
         let length_usize =
             usize::try_from(length).map_err(|_| BatchError::InvalidLength(length))?;
         if length_usize < MIN_BATCH_LENGTH {
             return Err(BatchError::InvalidLength(length));
-        }
-        // Magic sits before the end of the minimal header; check it as soon as it is present so
-        // a v0/v1 message set is reported as such rather than as incomplete.
-        if let Some(&magic) = buf.get(MAGIC_OFF) {
-            if magic as i8 != 2 {
-                return Err(BatchError::UnsupportedMagic(magic as i8));
-            }
         }
         let total = LOG_OVERHEAD + length_usize;
         let bytes = buf
@@ -490,13 +490,14 @@ fn put_bytes_field(out: &mut Vec<u8>, field: Option<&[u8]>) {
     }
 }
 
+/// One record for `build_test_batch`: (key, value, timestamp). Not for production use.
+#[doc(hidden)]
+pub type TestRecord<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, i64);
+
 /// Builds a valid uncompressed v2 batch (CRC set, zero headers per record, producer id -1) so
 /// tests across the workspace can produce realistic bytes. Not for production use.
 #[doc(hidden)]
-pub fn build_test_batch(
-    base_offset: i64,
-    records: &[(Option<&[u8]>, Option<&[u8]>, i64)],
-) -> Vec<u8> {
+pub fn build_test_batch(base_offset: i64, records: &[TestRecord<'_>]) -> Vec<u8> {
     let base_ts = records.first().map_or(-1, |r| r.2);
     let max_ts = records.iter().map(|r| r.2).max().unwrap_or(-1);
     let mut body = Vec::new();
@@ -783,7 +784,7 @@ mod tests {
     }
 
     fn build(base: i64, recs: &[Rec]) -> Vec<u8> {
-        let borrowed: Vec<(Option<&[u8]>, Option<&[u8]>, i64)> = recs
+        let borrowed: Vec<TestRecord<'_>> = recs
             .iter()
             .map(|(k, v, t)| (k.as_deref(), v.as_deref(), *t))
             .collect();
@@ -798,10 +799,8 @@ mod tests {
                 let _ = record_timestamps(&v);
                 let _ = (v.last_offset(), v.compression(), v.max_timestamp());
             }
-            for item in BatchIter::new(&bytes) {
-                if let Ok(v) = item {
-                    let _ = record_timestamps(&v);
-                }
+            for v in BatchIter::new(&bytes).flatten() {
+                let _ = record_timestamps(&v);
             }
         }
 

@@ -415,10 +415,7 @@ impl PartitionLog {
         let mut best: Option<&Segment> = None;
         for seg in self.segments.values() {
             if let Some(ts) = seg.max_timestamp() {
-                if best
-                    .and_then(Segment::max_timestamp)
-                    .map_or(true, |b| ts > b)
-                {
+                if !matches!(best.and_then(Segment::max_timestamp), Some(b) if b >= ts) {
                     best = Some(seg);
                 }
             }

@@ -18,6 +18,9 @@ use crate::index::{OffsetEntry, OffsetIndex};
 use crate::scan::scan_batches;
 use crate::time_index::{TimeEntry, TimeIndex};
 
+/// Bytes read at a time when walking batch headers from an index entry.
+const SCAN_CHUNK: usize = 16 * 1024;
+
 /// Path of a segment file: `<20-digit zero-padded base offset>.<ext>`.
 pub(crate) fn segment_path(dir: &Path, base_offset: i64, ext: &str) -> PathBuf {
     dir.join(format!("{base_offset:020}.{ext}"))
@@ -155,10 +158,10 @@ impl Segment {
             }
             seg.track(meta, pos, u64::MAX);
         })?;
-        let time_ok = seg
-            .time_index
-            .last()
-            .map_or(true, |e| base_offset + i64::from(e.rel) < seg.next_offset);
+        let time_ok = !matches!(
+            seg.time_index.last(),
+            Some(e) if base_offset + i64::from(e.rel) >= seg.next_offset
+        );
         if end.problem.is_some() || !first_ok || !time_ok || (first && start_pos != 0) {
             return Ok(None);
         }
@@ -218,10 +221,7 @@ impl Segment {
     /// Updates per-batch bookkeeping for a batch now stored at `pos`; adds index entries
     /// once more than `index_interval` bytes were appended since the last one.
     fn track(&mut self, meta: &BatchMeta, pos: u64, index_interval: u64) {
-        if self
-            .max_timestamp
-            .map_or(true, |(ts, _)| meta.max_timestamp > ts)
-        {
+        if !matches!(self.max_timestamp, Some((ts, _)) if meta.max_timestamp <= ts) {
             self.max_timestamp = Some((meta.max_timestamp, meta.base_offset));
         }
         if self.bytes_since_index > index_interval {
@@ -229,7 +229,7 @@ impl Segment {
             if let (Ok(rel), Ok(pos)) = (rel, u32::try_from(pos)) {
                 self.index.push(OffsetEntry { rel, pos });
                 if let Some((ts, off)) = self.max_timestamp {
-                    let newer = self.time_index.last().map_or(true, |e| ts > e.ts);
+                    let newer = !matches!(self.time_index.last(), Some(e) if ts <= e.ts);
                     if let (true, Ok(rel)) = (newer, u32::try_from(off - self.base_offset)) {
                         self.time_index.push(TimeEntry { ts, rel });
                     }
@@ -276,7 +276,7 @@ impl Segment {
 
     /// Reads `len` bytes at `pos`, failing if they lie beyond the valid data.
     fn read_exact_at(&self, pos: u64, len: u64) -> Result<Vec<u8>, StorageError> {
-        if pos.checked_add(len).map_or(true, |end| end > self.size) {
+        if !matches!(pos.checked_add(len), Some(end) if end <= self.size) {
             return Err(StorageError::Corrupt(format!(
                 "read of {len} bytes at {pos} past end {} of {}",
                 self.size,
@@ -306,12 +306,34 @@ impl Segment {
         }
         let rel = u32::try_from(offset.saturating_sub(self.base_offset).max(0)).unwrap_or(u32::MAX);
         let mut pos = u64::from(self.index.lookup(rel));
+        // Walk headers from the indexed position, reading a chunk at a time rather than one
+        // small pread per batch.
+        let mut buf = vec![0u8; SCAN_CHUNK];
         while pos < self.size {
-            let h = self.header_at(pos)?;
-            if h.last_offset >= offset {
-                return Ok(Some(pos));
+            let n = (self.size - pos).min(SCAN_CHUNK as u64) as usize;
+            let chunk = buf.get_mut(..n).unwrap_or(&mut []);
+            self.file.read_exact_at(chunk, pos)?;
+            let mut off = 0usize;
+            while let Some(header) = chunk.get(off..off + BATCH_HEADER_LEN) {
+                let h = BatchMeta::decode(header).ok_or_else(|| {
+                    StorageError::Corrupt(format!(
+                        "bad batch header at {} in {}",
+                        pos + off as u64,
+                        self.log_path.display()
+                    ))
+                })?;
+                if h.last_offset >= offset {
+                    return Ok(Some(pos + off as u64));
+                }
+                off += h.len as usize;
             }
-            pos += h.len;
+            if off == 0 {
+                return Err(StorageError::Corrupt(format!(
+                    "truncated batch header at {pos} in {}",
+                    self.log_path.display()
+                )));
+            }
+            pos += off as u64;
         }
         Ok(None)
     }
@@ -571,6 +593,30 @@ mod tests {
         let active = Segment::open(dir.path(), 0, true, 100).unwrap();
         assert_eq!(active.index.entries(), &entries[..]);
         assert_eq!(active.size(), 20 * len);
+    }
+
+    #[test]
+    fn header_walk_crosses_chunk_boundaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut seg = Segment::create(dir.path(), 0, 0).unwrap();
+        let big = vec![7u8; SCAN_CHUNK + 100];
+        let mut expected = Vec::new();
+        for i in 0..400 {
+            let value: &[u8] = if i % 97 == 5 {
+                &big
+            } else {
+                b"0123456789abcdefghij"
+            };
+            let mut b = build_test_batch(0, &[(None, Some(value), i)]);
+            weir_protocol::record_batch::set_base_offset(&mut b, i);
+            expected.push(seg.size());
+            // No index entries at all: every lookup walks from position 0.
+            seg.append(&[&b[..]], &[meta_of(&b)], u64::MAX).unwrap();
+        }
+        assert!(seg.index.entries().is_empty());
+        for (off, pos) in expected.iter().enumerate() {
+            assert_eq!(seg.find_position(off as i64).unwrap(), Some(*pos));
+        }
     }
 
     #[test]

@@ -5,12 +5,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
-use weir_protocol::record_batch::{build_test_batch, BatchIter, RecordBatchView};
+use weir_protocol::record_batch::{build_test_batch, BatchIter, RecordBatchView, TestRecord};
 use weir_storage::{FlushPolicy, LogConfig, PartitionLog, StorageError};
 
 fn batch(records: usize, ts: i64, value_len: usize) -> Vec<u8> {
     let value = vec![b'v'; value_len];
-    let recs: Vec<(Option<&[u8]>, Option<&[u8]>, i64)> = (0..records)
+    let recs: Vec<TestRecord<'_>> = (0..records)
         .map(|i| (Some(&b"key"[..]), Some(&value[..]), ts + i as i64))
         .collect();
     build_test_batch(0, &recs)
@@ -43,6 +43,12 @@ fn segment_files(dir: &Path) -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
+}
+
+#[test]
+fn partition_log_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<PartitionLog>();
 }
 
 #[test]
@@ -207,8 +213,7 @@ fn offset_and_max_timestamp_lookups() {
         log.append(&batch(3, 100 * i, 20), 0, None).unwrap();
     }
     // Out-of-order timestamp inside a later batch.
-    let recs: [(Option<&[u8]>, Option<&[u8]>, i64); 3] =
-        [(None, None, 50_000), (None, None, 10), (None, None, 50_000)];
+    let recs: [TestRecord<'_>; 3] = [(None, None, 50_000), (None, None, 10), (None, None, 50_000)];
     let info = log.append(&build_test_batch(0, &recs), 0, None).unwrap();
     assert!(log.segment_count() > 3);
     assert_eq!(log.offset_for_timestamp(0).unwrap(), Some((0, 0)));

@@ -15,6 +15,7 @@ use weir_protocol::record_batch::BatchError;
 use weir_storage::StorageError;
 
 use crate::broker::Broker;
+use crate::partition::{AppendError, Appended};
 use crate::router::RequestContext;
 use crate::time::now_ms;
 
@@ -79,13 +80,20 @@ fn append(
         return Err(ResponseError::NotEnoughReplicas);
     }
     let append_time = settings.policy.log_append_time.then(now_ms);
-    let info = partition
+    let appended = partition
         .append(&records, settings.leader_epoch, append_time)
-        .map_err(|e| storage_error_code(topic, index, &e))?;
+        .map_err(|e| match e {
+            AppendError::Storage(e) => storage_error_code(topic, index, &e),
+            AppendError::Sequence(code) => code,
+        })?;
+    let (base_offset, log_append_time) = match appended {
+        Appended::New(info) => (info.base_offset, info.log_append_time.unwrap_or(-1)),
+        Appended::Duplicate { base_offset } => (base_offset, -1),
+    };
     Ok(PartitionProduceResponse::default()
         .with_index(index)
-        .with_base_offset(info.base_offset)
-        .with_log_append_time_ms(info.log_append_time.unwrap_or(-1))
+        .with_base_offset(base_offset)
+        .with_log_append_time_ms(log_append_time)
         .with_log_start_offset(partition.log_start_offset()))
 }
 
