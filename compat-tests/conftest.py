@@ -9,6 +9,7 @@ test fails the tail of every broker log it used is attached to the report.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -153,7 +154,8 @@ class Broker:
             return ""
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])
+        text = re.sub(r"\x1b\[[0-9;]*m", "", self.log_text())  # drop colour codes, if any
+        return "\n".join(text.splitlines()[-lines:])
 
     def __repr__(self) -> str:
         return f"Broker({self.bootstrap}, data_dir={self.data_dir})"
@@ -177,9 +179,17 @@ def make_broker(request, tmp_path):
         if not b.expected_down and not b.alive():
             problems.append(f"{b} exited unexpectedly with code {b.proc.returncode}")
         b.close()
-        if "panicked at" in b.log_text():
+        log = re.sub(r"\x1b\[[0-9;]*m", "", b.log_text())
+        if "panicked at" in log:
             problems.append(f"{b} panicked (see its log)")
-    if problems:
+        if request.node.get_closest_marker("broker_warnings_ok") is None:
+            # Well-behaved clients doing supported things must not make the broker complain
+            # (e.g. about a request it could not parse, or an API it does not have).
+            bad = [line for line in log.splitlines() if re.search(r"\b(WARN|ERROR)\b", line)]
+            if bad:
+                problems.append(f"{b} logged {len(bad)} WARN/ERROR lines, first: {bad[0]}")
+    call_failed = getattr(request.node, "_weir_call_failed", False)
+    if problems and not call_failed:  # a failed test already reports the log
         pytest.fail("; ".join(problems), pytrace=False)
 
 
@@ -193,6 +203,8 @@ def broker(make_broker) -> Broker:
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
+    if rep.when == "call" and rep.failed:
+        item._weir_call_failed = True
     if rep.failed:
         for b in getattr(item, "_weir_brokers", []):
             state = "alive" if b.alive() else f"exited ({b.proc.returncode if b.proc else 'never started'})"

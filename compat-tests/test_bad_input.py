@@ -14,6 +14,8 @@ from confluent_kafka.admin import NewTopic
 
 from helpers import admin, consume_all, create_topic, kafka_error_code, topic_partition_count, unique_topic
 
+pytestmark = pytest.mark.broker_warnings_ok  # garbage is logged
+
 MAX_REQUEST = 1_048_576
 
 
@@ -121,6 +123,25 @@ def test_garbage_frames_close_only_their_connection(limited_broker):
     live.produce_some()
     live.check_all_readable()
     assert b.alive()
+
+
+@pytest.mark.parametrize("api,version,body", [
+    (3, 1, struct.pack(">i", 0x7FFFFFFF)),                      # Metadata v1: topics[2^31-1]
+    (23, 3, struct.pack(">ii", -1, 0x7FFFFFFF)),                # OffsetForLeaderEpoch v3
+    (0, 3, struct.pack(">hhii", -1, 1, 30000, 0x7FFFFFFF)),     # Produce v3: topic_data[2^31-1]
+    (19, 2, struct.pack(">i", 0x7FFFFFFF)),                     # CreateTopics v2
+    (3, 9, b"\x00" + b"\xff\xff\xff\xff\x0f"),                    # Metadata v9: compact array
+], ids=["metadata", "offset_for_leader_epoch", "produce", "create_topics", "metadata_compact"])
+def test_huge_array_count_in_tiny_frame(broker, api, version, body):
+    """An array length from the wire must never size an allocation: a 20-byte frame that
+    claims 2^31-1 elements is malformed and closes the connection, nothing more."""
+    send_and_expect_close(broker.bootstrap, frame(request_header(api, version, 1) + body),
+                          f"API {api} v{version} with an array count of 2^31-1")
+    time.sleep(0.2)
+    assert broker.alive(), f"broker died (exit {broker.proc.returncode}) on a 2^31-1 array count"
+    live = LiveClient(broker.bootstrap)
+    live.produce_some(3)
+    live.check_all_readable()
 
 
 def test_random_fuzz_frames_keep_broker_alive(limited_broker):

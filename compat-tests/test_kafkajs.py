@@ -36,11 +36,14 @@ def node(script: str, *args: str, timeout: float = 90.0) -> dict:
     return result
 
 
-@pytest.mark.parametrize("acks,compression", [(-1, "none"), (1, "none"), (-1, "gzip"), (1, "gzip")])
-def test_kafkajs_produce(broker, acks, compression):
+@pytest.mark.parametrize("acks,compression,mode", [
+    (-1, "none", "plain"), (1, "none", "plain"), (-1, "gzip", "plain"), (1, "gzip", "plain"),
+    (-1, "none", "idempotent"),
+])
+def test_kafkajs_produce(broker, acks, compression, mode):
     topic = unique_topic(f"kjs-{'all' if acks == -1 else acks}-{compression}")
     n = 120
-    out = node("produce.js", broker.bootstrap, topic, str(acks), compression, str(n))
+    out = node("produce.js", broker.bootstrap, topic, str(acks), compression, str(n), mode)
 
     sends = out["sends"]
     assert len(sends) == 3  # batches of 50

@@ -10,15 +10,13 @@ import pytest
 from helpers import unique_topic
 
 KCAT = shutil.which("kcat") or shutil.which("kafkacat")
-pytestmark = pytest.mark.skipif(
-    KCAT is None, reason="kcat not installed (scripts/install-test-deps installs it)"
-)
-# kcat is always installed by scripts/install-test-deps; a skip here shows in the summary (-ra).
 
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 
 
 def kcat(*args: str, input: str | None = None, timeout: float = 30.0) -> subprocess.CompletedProcess:
+    if KCAT is None:
+        pytest.fail("kcat is not installed: run scripts/install-test-deps", pytrace=False)
     try:
         return subprocess.run(
             [KCAT, *args], input=input, capture_output=True, text=True, timeout=timeout
@@ -79,13 +77,21 @@ def test_kcat_json_output(broker):
     topic = unique_topic("kcat-json")
     produce(broker.bootstrap, topic, ["k1:v1", "k2:v2"], "-H", "h=1")
     out = consume(broker.bootstrap, topic, "%s", "-J")
-    rows = [json.loads(line) for line in out if line.strip()]
+    # kcat -J writes the JSON objects back to back; decode them one after another
+    text, rows, pos = "".join(out), [], 0
+    dec = json.JSONDecoder()
+    while pos < len(text):
+        obj, pos = dec.raw_decode(text, pos)
+        rows.append(obj)
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
     assert [(r["key"], r["payload"], r["offset"], r["partition"], r["topic"]) for r in rows] == [
         ("k1", "v1", 0, 0, topic),
         ("k2", "v2", 1, 0, topic),
     ]
     for r in rows:
         assert r["tstype"] == "create" and r["ts"] > 0, r
+        assert r["headers"] == ["h", "1"], r
 
 
 def test_kcat_metadata_listing(broker):

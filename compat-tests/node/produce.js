@@ -1,11 +1,11 @@
 'use strict'
-// usage: node produce.js BOOTSTRAP TOPIC ACKS(-1|1|0) COMPRESSION(none|gzip) COUNT
+// usage: node produce.js BOOTSTRAP TOPIC ACKS(-1|1|0) COMPRESSION(none|gzip) COUNT [idempotent]
 // Sends COUNT keyed messages with headers in batches of 50 and prints the RecordMetadata of
 // every send: {"sends": [[{topicName, partition, errorCode, baseOffset, ...}], ...]}.
 const { CompressionTypes, Partitioners } = require('kafkajs')
 const { client, run } = require('./common')
 
-const [bootstrap, topic, acksArg, compressionArg, countArg] = process.argv.slice(2)
+const [bootstrap, topic, acksArg, compressionArg, countArg, mode] = process.argv.slice(2)
 const acks = Number(acksArg)
 const compression = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP }[compressionArg]
 const count = Number(countArg)
@@ -17,6 +17,8 @@ if (!bootstrap || !topic || Number.isNaN(acks) || compression === undefined || !
 run(async () => {
   const producer = client(bootstrap).producer({
     allowAutoTopicCreation: true,
+    idempotent: mode === 'idempotent',
+    maxInFlightRequests: mode === 'idempotent' ? 1 : undefined,
     createPartitioner: Partitioners.DefaultPartitioner,
   })
   await producer.connect()

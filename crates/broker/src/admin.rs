@@ -133,7 +133,11 @@ impl PlannedTopic {
 }
 
 /// Checks a topic creation against the rules and the cluster, and plans its replicas.
-pub fn plan_topic(broker: &Broker, state: &ClusterState, topic: &NewTopic) -> Result<PlannedTopic, ApiError> {
+pub fn plan_topic(
+    broker: &Broker,
+    state: &ClusterState,
+    topic: &NewTopic,
+) -> Result<PlannedTopic, ApiError> {
     validate_topic_name(&topic.name)?;
     if state.topic(&topic.name).is_some() {
         return Err(ApiError::new(
@@ -144,7 +148,10 @@ pub fn plan_topic(broker: &Broker, state: &ClusterState, topic: &NewTopic) -> Re
     if let Some(other) = collides(state, &topic.name) {
         return Err(ApiError::new(
             ResponseError::InvalidTopicException,
-            format!("Topic '{}' collides with existing topic: {other}", topic.name),
+            format!(
+                "Topic '{}' collides with existing topic: {other}",
+                topic.name
+            ),
         ));
     }
     let mut configs = BTreeMap::new();
@@ -273,12 +280,12 @@ pub async fn create_topic(
         })
         .await??;
     sync(broker)?;
-    broker
-        .metadata
-        .state()
-        .topic(name)
-        .cloned()
-        .ok_or_else(|| ApiError::new(ResponseError::UnknownServerError, "topic vanished after creation"))
+    broker.metadata.state().topic(name).cloned().ok_or_else(|| {
+        ApiError::new(
+            ResponseError::UnknownServerError,
+            "topic vanished after creation",
+        )
+    })
 }
 
 /// Brings the partition registry in line with metadata, mapping failures to an API error.

@@ -109,7 +109,8 @@ impl Broker {
                         continue;
                     }
                     let dir = self.logs_dir.join(format!("{}-{}", topic.name, i));
-                    let partition = Partition::open(dir, &topic.name, i as i32, topic.id, settings)?;
+                    let partition =
+                        Partition::open(dir, &topic.name, i as i32, topic.id, settings)?;
                     parts.push(Arc::new(partition));
                 }
             }

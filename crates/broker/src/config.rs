@@ -17,7 +17,11 @@ use crate::topic_config::{self, TopicConfigError};
 /// Command-line flags and environment variables. Every field is optional here so that a value
 /// from the config file can sit between the flag and the default.
 #[derive(Debug, Parser, Default)]
-#[command(name = "weir", version, about = "Weir: a Kafka wire-protocol compatible broker")]
+#[command(
+    name = "weir",
+    version,
+    about = "Weir: a Kafka wire-protocol compatible broker"
+)]
 pub struct Args {
     /// TOML config file; flags and environment variables override its values.
     #[arg(long, env = "WEIR_CONFIG")]
@@ -59,7 +63,11 @@ pub struct Args {
     pub retention_check_interval_ms: Option<u64>,
     /// Default topic config, as Kafka's name=value (e.g. retention.ms=3600000); repeatable.
     /// Environment: WEIR_TOPIC_CONFIG with comma-separated pairs.
-    #[arg(long = "topic-config", env = "WEIR_TOPIC_CONFIG", value_delimiter = ',')]
+    #[arg(
+        long = "topic-config",
+        env = "WEIR_TOPIC_CONFIG",
+        value_delimiter = ','
+    )]
     pub topic_config: Vec<String>,
 }
 
@@ -161,8 +169,12 @@ impl BrokerConfig {
             .advertised_listener
             .or(file.advertised_listener)
             .unwrap_or_else(|| listen.clone());
-        let (advertised_host, advertised_port) = split_host_port(&advertised)
-            .ok_or_else(|| invalid("advertised-listener", format!("{advertised:?} is not host:port")))?;
+        let (advertised_host, advertised_port) = split_host_port(&advertised).ok_or_else(|| {
+            invalid(
+                "advertised-listener",
+                format!("{advertised:?} is not host:port"),
+            )
+        })?;
         split_host_port(&listen)
             .ok_or_else(|| invalid("listen", format!("{listen:?} is not host:port")))?;
 
@@ -193,14 +205,21 @@ impl BrokerConfig {
             .or(file.default_replication_factor)
             .unwrap_or(1);
         if default_replication_factor < 1 {
-            return Err(invalid("default-replication-factor", "must be at least 1".into()));
+            return Err(invalid(
+                "default-replication-factor",
+                "must be at least 1".into(),
+            ));
         }
         let flush = args
             .flush_policy
             .or(file.flush_policy)
             .unwrap_or_else(|| "os-cache".into());
-        let flush_policy = parse_flush_policy(&flush)
-            .ok_or_else(|| invalid("flush-policy", format!("{flush:?} is not os-cache, every-append or interval-ms:N")))?;
+        let flush_policy = parse_flush_policy(&flush).ok_or_else(|| {
+            invalid(
+                "flush-policy",
+                format!("{flush:?} is not os-cache, every-append or interval-ms:N"),
+            )
+        })?;
         let max_request_bytes = args
             .max_request_bytes
             .or(file.max_request_bytes)
@@ -293,7 +312,10 @@ mod tests {
     fn defaults_give_a_local_broker() {
         let c = BrokerConfig::resolve(Args::default()).unwrap();
         assert_eq!(c.listen, "127.0.0.1:9092");
-        assert_eq!((c.advertised_host.as_str(), c.advertised_port), ("127.0.0.1", 9092));
+        assert_eq!(
+            (c.advertised_host.as_str(), c.advertised_port),
+            ("127.0.0.1", 9092)
+        );
         assert_eq!(c.data_dir, PathBuf::from("weir-data"));
         assert!(c.auto_create_topics);
         assert_eq!(c.flush_policy, FlushPolicy::OsCache);
@@ -316,21 +338,42 @@ mod tests {
         .unwrap();
         assert_eq!(c.listen, "127.0.0.1:2000");
         assert_eq!(c.num_partitions, 3);
-        assert_eq!(c.topic_defaults.get("retention.ms").map(String::as_str), Some("1000"));
+        assert_eq!(
+            c.topic_defaults.get("retention.ms").map(String::as_str),
+            Some("1000")
+        );
     }
 
     #[test]
     fn bad_values_are_rejected() {
         let bad = |args: Args| BrokerConfig::resolve(args).is_err();
-        assert!(bad(Args { flush_policy: Some("sometimes".into()), ..Args::default() }));
-        assert!(bad(Args { listen: Some("nowhere".into()), ..Args::default() }));
-        assert!(bad(Args { topic_config: vec!["no.such.config=1".into()], ..Args::default() }));
-        assert!(bad(Args { num_partitions: Some(0), ..Args::default() }));
+        assert!(bad(Args {
+            flush_policy: Some("sometimes".into()),
+            ..Args::default()
+        }));
+        assert!(bad(Args {
+            listen: Some("nowhere".into()),
+            ..Args::default()
+        }));
+        assert!(bad(Args {
+            topic_config: vec!["no.such.config=1".into()],
+            ..Args::default()
+        }));
+        assert!(bad(Args {
+            num_partitions: Some(0),
+            ..Args::default()
+        }));
     }
 
     #[test]
     fn flush_policies_parse() {
-        assert_eq!(parse_flush_policy("interval-ms:50"), Some(FlushPolicy::IntervalMs(50)));
-        assert_eq!(parse_flush_policy("every-append"), Some(FlushPolicy::EveryAppend));
+        assert_eq!(
+            parse_flush_policy("interval-ms:50"),
+            Some(FlushPolicy::IntervalMs(50))
+        );
+        assert_eq!(
+            parse_flush_policy("every-append"),
+            Some(FlushPolicy::EveryAppend)
+        );
     }
 }

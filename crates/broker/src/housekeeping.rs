@@ -36,8 +36,12 @@ pub async fn run(broker: Arc<Broker>) {
             for p in &partitions {
                 match p.enforce_retention(now) {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!(topic = %p.topic, partition = p.index, segments = n, "retention deleted segments"),
-                    Err(e) => tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "retention failed"),
+                    Ok(n) => {
+                        tracing::info!(topic = %p.topic, partition = p.index, segments = n, "retention deleted segments")
+                    }
+                    Err(e) => {
+                        tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "retention failed")
+                    }
                 }
             }
         }

@@ -138,9 +138,8 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, StartError> {
 async fn register_self(metadata: &MetadataStore, config: &BrokerConfig) -> Result<(), StartError> {
     let state = metadata.state();
     let current = state.brokers.get(&config.node_id);
-    let up_to_date = current.is_some_and(|b| {
-        b.host == config.advertised_host && b.port == config.advertised_port
-    });
+    let up_to_date = current
+        .is_some_and(|b| b.host == config.advertised_host && b.port == config.advertised_port);
     if !up_to_date {
         metadata
             .submit(MetadataCommand::RegisterBroker {

@@ -104,11 +104,15 @@ impl Partition {
     }
 
     fn state_read(&self) -> RwLockReadGuard<'_, LogState> {
-        self.log.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.log
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn state_write(&self) -> RwLockWriteGuard<'_, LogState> {
-        self.log.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.log
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The current settings.
@@ -125,7 +129,9 @@ impl Partition {
             .settings
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        self.state_write().log.set_config(settings.log_config.clone());
+        self.state_write()
+            .log
+            .set_config(settings.log_config.clone());
         *current = settings;
     }
 
@@ -146,7 +152,11 @@ impl Partition {
                 batches.push(batch.map_err(StorageError::from)?);
             }
             for batch in &batches {
-                match state.producers.check(batch).map_err(AppendError::Sequence)? {
+                match state
+                    .producers
+                    .check(batch)
+                    .map_err(AppendError::Sequence)?
+                {
                     SequenceCheck::Append => {}
                     SequenceCheck::Duplicate(original) if batches.len() == 1 => {
                         return Ok(Appended::Duplicate {
@@ -154,7 +164,9 @@ impl Partition {
                         });
                     }
                     SequenceCheck::Duplicate(_) => {
-                        return Err(AppendError::Sequence(ResponseError::DuplicateSequenceNumber))
+                        return Err(AppendError::Sequence(
+                            ResponseError::DuplicateSequenceNumber,
+                        ))
                     }
                 }
             }

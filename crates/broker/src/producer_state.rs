@@ -133,12 +133,11 @@ impl ProducerStates {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use weir_protocol::record_batch::build_test_batch;
+    use weir_protocol::record_batch::{build_test_batch, TestRecord};
 
     /// A one-record batch from producer `pid`/`epoch` with sequence `seq`.
     fn batch(pid: i64, epoch: i16, seq: i32, records: usize) -> Vec<u8> {
-        let recs: Vec<(Option<&[u8]>, Option<&[u8]>, i64)> =
-            (0..records).map(|_| (None, Some(&b"v"[..]), 1)).collect();
+        let recs: Vec<TestRecord<'_>> = (0..records).map(|_| (None, Some(&b"v"[..]), 1)).collect();
         let mut b = build_test_batch(0, &recs);
         b[43..51].copy_from_slice(&pid.to_be_bytes());
         b[51..53].copy_from_slice(&epoch.to_be_bytes());
@@ -168,7 +167,9 @@ mod tests {
         assert_eq!(s.check(&view(&b1)), Ok(SequenceCheck::Append));
         s.record(&view(&b1), 103);
         match s.check(&view(&b0)) {
-            Ok(SequenceCheck::Duplicate(r)) => assert_eq!((r.first_offset, r.last_offset), (100, 102)),
+            Ok(SequenceCheck::Duplicate(r)) => {
+                assert_eq!((r.first_offset, r.last_offset), (100, 102))
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -177,10 +178,22 @@ mod tests {
     fn gaps_and_stale_epochs_are_refused() {
         let mut s = ProducerStates::default();
         s.record(&view(&batch(7, 1, 0, 1)), 0);
-        assert_eq!(s.check(&view(&batch(7, 1, 5, 1))), Err(ResponseError::OutOfOrderSequenceNumber));
-        assert_eq!(s.check(&view(&batch(7, 0, 1, 1))), Err(ResponseError::InvalidProducerEpoch));
-        assert_eq!(s.check(&view(&batch(7, 2, 3, 1))), Err(ResponseError::OutOfOrderSequenceNumber));
-        assert_eq!(s.check(&view(&batch(7, 2, 0, 1))), Ok(SequenceCheck::Append));
+        assert_eq!(
+            s.check(&view(&batch(7, 1, 5, 1))),
+            Err(ResponseError::OutOfOrderSequenceNumber)
+        );
+        assert_eq!(
+            s.check(&view(&batch(7, 0, 1, 1))),
+            Err(ResponseError::InvalidProducerEpoch)
+        );
+        assert_eq!(
+            s.check(&view(&batch(7, 2, 3, 1))),
+            Err(ResponseError::OutOfOrderSequenceNumber)
+        );
+        assert_eq!(
+            s.check(&view(&batch(7, 2, 0, 1))),
+            Ok(SequenceCheck::Append)
+        );
     }
 
     #[test]
@@ -189,9 +202,20 @@ mod tests {
         for i in 0..7 {
             s.record(&view(&batch(9, 0, i, 1)), i64::from(i));
         }
-        assert_eq!(s.check(&view(&batch(9, 0, 6, 1))), Ok(SequenceCheck::Duplicate(BatchRecord { first_seq: 6, last_seq: 6, first_offset: 6, last_offset: 6 })));
+        assert_eq!(
+            s.check(&view(&batch(9, 0, 6, 1))),
+            Ok(SequenceCheck::Duplicate(BatchRecord {
+                first_seq: 6,
+                last_seq: 6,
+                first_offset: 6,
+                last_offset: 6
+            }))
+        );
         // Sequence 0 fell out of the window: no longer recognised as a duplicate.
-        assert_eq!(s.check(&view(&batch(9, 0, 0, 1))), Err(ResponseError::OutOfOrderSequenceNumber));
+        assert_eq!(
+            s.check(&view(&batch(9, 0, 0, 1))),
+            Err(ResponseError::OutOfOrderSequenceNumber)
+        );
         assert_eq!(s.len(), 1);
     }
 

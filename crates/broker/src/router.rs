@@ -88,7 +88,13 @@ pub async fn dispatch(
             // KIP-511: answer an unknown ApiVersions version in v0, with the list, so the
             // client can pick a version both sides speak.
             let response = handlers::api_versions::unsupported_version_response();
-            encode_response(out, ApiKey::ApiVersions, 0, raw.header.correlation_id, &response)?;
+            encode_response(
+                out,
+                ApiKey::ApiVersions,
+                0,
+                raw.header.correlation_id,
+                &response,
+            )?;
             return Ok(());
         }
         return Err(DispatchError::Unsupported {

@@ -72,29 +72,144 @@ const fn def(
 
 /// Every topic config Weir accepts, in Kafka's alphabetical order.
 pub const TOPIC_CONFIGS: &[ConfigDef] = &[
-    def("cleanup.policy", "delete", ConfigKind::ListOf(&["delete", "compact"]), Some("log.cleanup.policy")),
-    def("compression.type", "producer", ConfigKind::OneOf(&["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]), Some("compression.type")),
-    def("delete.retention.ms", "86400000", ConfigKind::Long(0), Some("log.cleaner.delete.retention.ms")),
-    def("file.delete.delay.ms", "60000", ConfigKind::Long(0), Some("log.segment.delete.delay.ms")),
-    def("flush.messages", LONG_MAX, ConfigKind::Long(1), Some("log.flush.interval.messages")),
-    def("flush.ms", LONG_MAX, ConfigKind::Long(0), Some("log.flush.interval.ms")),
-    def("index.interval.bytes", "4096", ConfigKind::Int(0), Some("log.index.interval.bytes")),
-    def("max.compaction.lag.ms", LONG_MAX, ConfigKind::Long(1), Some("log.cleaner.max.compaction.lag.ms")),
-    def("max.message.bytes", "1048588", ConfigKind::Int(0), Some("message.max.bytes")),
-    def("message.timestamp.after.max.ms", "3600000", ConfigKind::Long(0), Some("log.message.timestamp.after.max.ms")),
-    def("message.timestamp.before.max.ms", LONG_MAX, ConfigKind::Long(0), Some("log.message.timestamp.before.max.ms")),
-    def("message.timestamp.type", "CreateTime", ConfigKind::OneOf(&["CreateTime", "LogAppendTime"]), Some("log.message.timestamp.type")),
-    def("min.cleanable.dirty.ratio", "0.5", ConfigKind::Ratio, Some("log.cleaner.min.cleanable.ratio")),
-    def("min.compaction.lag.ms", "0", ConfigKind::Long(0), Some("log.cleaner.min.compaction.lag.ms")),
-    def("min.insync.replicas", "1", ConfigKind::Int(1), Some("min.insync.replicas")),
-    def("preallocate", "false", ConfigKind::Bool, Some("log.preallocate")),
-    def("retention.bytes", "-1", ConfigKind::Long(-1), Some("log.retention.bytes")),
-    def("retention.ms", "604800000", ConfigKind::Long(-1), Some("log.retention.ms")),
-    def("segment.bytes", "1073741824", ConfigKind::Int(14), Some("log.segment.bytes")),
-    def("segment.index.bytes", "10485760", ConfigKind::Int(4), Some("log.index.size.max.bytes")),
-    def("segment.jitter.ms", "0", ConfigKind::Long(0), Some("log.roll.jitter.ms")),
-    def("segment.ms", "604800000", ConfigKind::Long(1), Some("log.roll.ms")),
-    def("unclean.leader.election.enable", "false", ConfigKind::Bool, Some("unclean.leader.election.enable")),
+    def(
+        "cleanup.policy",
+        "delete",
+        ConfigKind::ListOf(&["delete", "compact"]),
+        Some("log.cleanup.policy"),
+    ),
+    def(
+        "compression.type",
+        "producer",
+        ConfigKind::OneOf(&["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]),
+        Some("compression.type"),
+    ),
+    def(
+        "delete.retention.ms",
+        "86400000",
+        ConfigKind::Long(0),
+        Some("log.cleaner.delete.retention.ms"),
+    ),
+    def(
+        "file.delete.delay.ms",
+        "60000",
+        ConfigKind::Long(0),
+        Some("log.segment.delete.delay.ms"),
+    ),
+    def(
+        "flush.messages",
+        LONG_MAX,
+        ConfigKind::Long(1),
+        Some("log.flush.interval.messages"),
+    ),
+    def(
+        "flush.ms",
+        LONG_MAX,
+        ConfigKind::Long(0),
+        Some("log.flush.interval.ms"),
+    ),
+    def(
+        "index.interval.bytes",
+        "4096",
+        ConfigKind::Int(0),
+        Some("log.index.interval.bytes"),
+    ),
+    def(
+        "max.compaction.lag.ms",
+        LONG_MAX,
+        ConfigKind::Long(1),
+        Some("log.cleaner.max.compaction.lag.ms"),
+    ),
+    def(
+        "max.message.bytes",
+        "1048588",
+        ConfigKind::Int(0),
+        Some("message.max.bytes"),
+    ),
+    def(
+        "message.timestamp.after.max.ms",
+        "3600000",
+        ConfigKind::Long(0),
+        Some("log.message.timestamp.after.max.ms"),
+    ),
+    def(
+        "message.timestamp.before.max.ms",
+        LONG_MAX,
+        ConfigKind::Long(0),
+        Some("log.message.timestamp.before.max.ms"),
+    ),
+    def(
+        "message.timestamp.type",
+        "CreateTime",
+        ConfigKind::OneOf(&["CreateTime", "LogAppendTime"]),
+        Some("log.message.timestamp.type"),
+    ),
+    def(
+        "min.cleanable.dirty.ratio",
+        "0.5",
+        ConfigKind::Ratio,
+        Some("log.cleaner.min.cleanable.ratio"),
+    ),
+    def(
+        "min.compaction.lag.ms",
+        "0",
+        ConfigKind::Long(0),
+        Some("log.cleaner.min.compaction.lag.ms"),
+    ),
+    def(
+        "min.insync.replicas",
+        "1",
+        ConfigKind::Int(1),
+        Some("min.insync.replicas"),
+    ),
+    def(
+        "preallocate",
+        "false",
+        ConfigKind::Bool,
+        Some("log.preallocate"),
+    ),
+    def(
+        "retention.bytes",
+        "-1",
+        ConfigKind::Long(-1),
+        Some("log.retention.bytes"),
+    ),
+    def(
+        "retention.ms",
+        "604800000",
+        ConfigKind::Long(-1),
+        Some("log.retention.ms"),
+    ),
+    def(
+        "segment.bytes",
+        "1073741824",
+        ConfigKind::Int(14),
+        Some("log.segment.bytes"),
+    ),
+    def(
+        "segment.index.bytes",
+        "10485760",
+        ConfigKind::Int(4),
+        Some("log.index.size.max.bytes"),
+    ),
+    def(
+        "segment.jitter.ms",
+        "0",
+        ConfigKind::Long(0),
+        Some("log.roll.jitter.ms"),
+    ),
+    def(
+        "segment.ms",
+        "604800000",
+        ConfigKind::Long(1),
+        Some("log.roll.ms"),
+    ),
+    def(
+        "unclean.leader.election.enable",
+        "false",
+        ConfigKind::Bool,
+        Some("unclean.leader.election.enable"),
+    ),
 ];
 
 /// Why a topic config cannot be set.
@@ -227,7 +342,9 @@ impl<'a> EffectiveConfig<'a> {
     pub fn log_config(&self, flush: FlushPolicy) -> LogConfig {
         let defaults = LogConfig::default();
         LogConfig {
-            segment_bytes: self.long("segment.bytes", defaults.segment_bytes as i64).max(14) as u64,
+            segment_bytes: self
+                .long("segment.bytes", defaults.segment_bytes as i64)
+                .max(14) as u64,
             segment_ms: self.long("segment.ms", defaults.segment_ms),
             retention_ms: self.long("retention.ms", defaults.retention_ms),
             retention_bytes: self.long("retention.bytes", defaults.retention_bytes),

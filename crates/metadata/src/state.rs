@@ -465,11 +465,21 @@ mod producer_id_tests {
     #[test]
     fn producer_id_blocks_are_handed_out_once() {
         let mut s = ClusterState::default();
-        let take = |first, count| MetadataCommand::AllocateProducerIds { node_id: 1, first, count };
+        let take = |first, count| MetadataCommand::AllocateProducerIds {
+            node_id: 1,
+            first,
+            count,
+        };
         assert_eq!(s.apply(&take(0, 1000)), Ok(()));
         assert_eq!(s.next_producer_id, 1000);
-        assert_eq!(s.apply(&take(0, 1000)), Err(ApplyError::StaleProducerIdBlock(0)));
-        assert_eq!(s.apply(&take(1000, 0)), Err(ApplyError::StaleProducerIdBlock(1000)));
+        assert_eq!(
+            s.apply(&take(0, 1000)),
+            Err(ApplyError::StaleProducerIdBlock(0))
+        );
+        assert_eq!(
+            s.apply(&take(1000, 0)),
+            Err(ApplyError::StaleProducerIdBlock(1000))
+        );
         assert_eq!(s.apply(&take(1000, 1000)), Ok(()));
         assert_eq!(s.next_producer_id, 2000);
     }

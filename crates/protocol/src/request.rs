@@ -50,14 +50,13 @@ pub fn decode_request(frame: Bytes) -> Result<RawRequest, RequestError> {
     let api_key = ApiKey::try_from(key).map_err(|_| RequestError::UnknownApiKey(key))?;
     let header_version = api_key.request_header_version(version);
     let mut body = frame;
-    let header =
-        RequestHeader::decode(&mut body, header_version).map_err(|e| {
-            RequestError::MalformedHeader {
-                api_key: key,
-                version,
-                reason: e.to_string(),
-            }
-        })?;
+    let header = RequestHeader::decode(&mut body, header_version).map_err(|e| {
+        RequestError::MalformedHeader {
+            api_key: key,
+            version,
+            reason: e.to_string(),
+        }
+    })?;
     Ok(RawRequest {
         api_key,
         header,

@@ -32,12 +32,25 @@ pub async fn handle(
             .collect();
         let outcome = match r.resource_type {
             RESOURCE_TOPIC => {
-                replace_topic_configs(broker, r.resource_name.as_str(), &configs, request.validate_only).await
+                replace_topic_configs(
+                    broker,
+                    r.resource_name.as_str(),
+                    &configs,
+                    request.validate_only,
+                )
+                .await
             }
             RESOURCE_BROKER => Err(static_broker_configs()),
-            _ => Err(ApiError::new(ResponseError::InvalidRequest, "Unsupported resource type")),
+            _ => Err(ApiError::new(
+                ResponseError::InvalidRequest,
+                "Unsupported resource type",
+            )),
         };
-        responses.push(resource_response(r.resource_type, r.resource_name.clone(), outcome));
+        responses.push(resource_response(
+            r.resource_type,
+            r.resource_name.clone(),
+            outcome,
+        ));
     }
     AlterConfigsResponse::default().with_responses(responses)
 }

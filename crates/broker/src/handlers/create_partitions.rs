@@ -5,9 +5,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
-use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::protocol::StrBytes;
 use weir_metadata::MetadataCommand;
 
@@ -32,7 +32,10 @@ pub async fn handle(
     let mut results = Vec::with_capacity(request.topics.len());
     for t in &request.topics {
         let outcome = if duplicates.contains(t.name.0.as_str()) {
-            Err(ApiError::new(ResponseError::InvalidRequest, "Duplicate topic in request."))
+            Err(ApiError::new(
+                ResponseError::InvalidRequest,
+                "Duplicate topic in request.",
+            ))
         } else {
             grow(broker, t, request.validate_only).await
         };
@@ -47,17 +50,27 @@ pub async fn handle(
     CreatePartitionsResponse::default().with_results(results)
 }
 
-async fn grow(broker: &Broker, t: &CreatePartitionsTopic, validate_only: bool) -> Result<(), ApiError> {
+async fn grow(
+    broker: &Broker,
+    t: &CreatePartitionsTopic,
+    validate_only: bool,
+) -> Result<(), ApiError> {
     let name = t.name.0.as_str();
     let state = broker.metadata.state();
     let topic = state.topic(name).ok_or_else(|| {
-        ApiError::new(ResponseError::UnknownTopicOrPartition, format!("The topic '{name}' does not exist."))
+        ApiError::new(
+            ResponseError::UnknownTopicOrPartition,
+            format!("The topic '{name}' does not exist."),
+        )
     })?;
     let current = topic.partitions.len() as i32;
     if t.count < current {
         return Err(ApiError::new(
             ResponseError::InvalidPartitions,
-            format!("Topic currently has {current} partitions, which is higher than the requested {}.", t.count),
+            format!(
+                "Topic currently has {current} partitions, which is higher than the requested {}.",
+                t.count
+            ),
         ));
     }
     if t.count == current {
@@ -69,7 +82,10 @@ async fn grow(broker: &Broker, t: &CreatePartitionsTopic, validate_only: bool) -
     if t.count > MAX_PARTITIONS {
         return Err(ApiError::new(
             ResponseError::InvalidPartitions,
-            format!("Number of partitions {} exceeds the limit of {MAX_PARTITIONS}.", t.count),
+            format!(
+                "Number of partitions {} exceeds the limit of {MAX_PARTITIONS}.",
+                t.count
+            ),
         ));
     }
     let brokers: Vec<i32> = state.brokers.keys().copied().collect();

@@ -39,10 +39,16 @@ pub async fn handle(
         let state = broker.metadata.state();
         let found = match &name {
             Some(n) => state.topic(n).ok_or_else(|| {
-                ApiError::new(ResponseError::UnknownTopicOrPartition, "This server does not host this topic-partition.")
+                ApiError::new(
+                    ResponseError::UnknownTopicOrPartition,
+                    "This server does not host this topic-partition.",
+                )
             }),
             None => state.topic_by_id(&id).ok_or_else(|| {
-                ApiError::new(ResponseError::UnknownTopicId, "This server does not host this topic ID.")
+                ApiError::new(
+                    ResponseError::UnknownTopicId,
+                    "This server does not host this topic ID.",
+                )
             }),
         }
         .cloned();

@@ -33,7 +33,10 @@ pub async fn handle(
             state.cluster_id.clone().unwrap_or_default(),
         ))
         .with_controller_id(BrokerId(
-            broker.metadata.controller_id().unwrap_or(broker.config.node_id),
+            broker
+                .metadata
+                .controller_id()
+                .unwrap_or(broker.config.node_id),
         ))
         .with_brokers(brokers)
 }

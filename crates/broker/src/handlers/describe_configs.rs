@@ -46,7 +46,10 @@ pub async fn handle(
             let entries = match r.resource_type {
                 RESOURCE_TOPIC => topic_entries(broker, r.resource_name.as_str()),
                 RESOURCE_BROKER => broker_entries(broker, r.resource_name.as_str()),
-                _ => Err((ResponseError::InvalidRequest, "Unsupported resource type".to_string())),
+                _ => Err((
+                    ResponseError::InvalidRequest,
+                    "Unsupported resource type".to_string(),
+                )),
             };
             match entries {
                 Ok(entries) => {
@@ -70,7 +73,10 @@ pub async fn handle(
 fn topic_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ResponseError, String)> {
     let state = broker.metadata.state();
     let topic = state.topic(name).ok_or_else(|| {
-        (ResponseError::UnknownTopicOrPartition, format!("Topic '{name}' does not exist."))
+        (
+            ResponseError::UnknownTopicOrPartition,
+            format!("Topic '{name}' does not exist."),
+        )
     })?;
     let defaults = &broker.config.topic_defaults;
     let eff = EffectiveConfig::new(&topic.configs, defaults);
@@ -101,7 +107,13 @@ fn topic_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ResponseErr
 
 fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ResponseError, String)> {
     if !name.is_empty() && name != broker.config.node_id.to_string() {
-        return Err((ResponseError::InvalidRequest, format!("Unexpected broker id, expected {} but received {name}", broker.config.node_id)));
+        return Err((
+            ResponseError::InvalidRequest,
+            format!(
+                "Unexpected broker id, expected {} but received {name}",
+                broker.config.node_id
+            ),
+        ));
     }
     let c = &broker.config;
     let mut values: BTreeMap<String, (String, ConfigKind)> = BTreeMap::new();
@@ -110,18 +122,54 @@ fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ResponseEr
     };
     put("node.id", c.node_id.to_string(), ConfigKind::Int(0));
     put("broker.id", c.node_id.to_string(), ConfigKind::Int(0));
-    put("auto.create.topics.enable", c.auto_create_topics.to_string(), ConfigKind::Bool);
-    put("num.partitions", c.num_partitions.to_string(), ConfigKind::Int(1));
-    put("default.replication.factor", c.default_replication_factor.to_string(), ConfigKind::Int(1));
-    put("socket.request.max.bytes", c.max_request_bytes.to_string(), ConfigKind::Int(1));
-    put("log.retention.check.interval.ms", c.retention_check_interval_ms.to_string(), ConfigKind::Long(1));
-    put("log.dirs", c.data_dir.join("logs").display().to_string(), ConfigKind::Text);
-    put("advertised.listeners", format!("PLAINTEXT://{}:{}", c.advertised_host, c.advertised_port), ConfigKind::Text);
-    put("listeners", format!("PLAINTEXT://{}", c.listen), ConfigKind::Text);
+    put(
+        "auto.create.topics.enable",
+        c.auto_create_topics.to_string(),
+        ConfigKind::Bool,
+    );
+    put(
+        "num.partitions",
+        c.num_partitions.to_string(),
+        ConfigKind::Int(1),
+    );
+    put(
+        "default.replication.factor",
+        c.default_replication_factor.to_string(),
+        ConfigKind::Int(1),
+    );
+    put(
+        "socket.request.max.bytes",
+        c.max_request_bytes.to_string(),
+        ConfigKind::Int(1),
+    );
+    put(
+        "log.retention.check.interval.ms",
+        c.retention_check_interval_ms.to_string(),
+        ConfigKind::Long(1),
+    );
+    put(
+        "log.dirs",
+        c.data_dir.join("logs").display().to_string(),
+        ConfigKind::Text,
+    );
+    put(
+        "advertised.listeners",
+        format!("PLAINTEXT://{}:{}", c.advertised_host, c.advertised_port),
+        ConfigKind::Text,
+    );
+    put(
+        "listeners",
+        format!("PLAINTEXT://{}", c.listen),
+        ConfigKind::Text,
+    );
     put("delete.topic.enable", "true".into(), ConfigKind::Bool);
     for def in TOPIC_CONFIGS {
         if let Some(syn) = def.broker_synonym {
-            let v = c.topic_defaults.get(def.name).cloned().unwrap_or_else(|| def.default.to_string());
+            let v = c
+                .topic_defaults
+                .get(def.name)
+                .cloned()
+                .unwrap_or_else(|| def.default.to_string());
             put(syn, v, def.kind);
         }
     }

@@ -102,9 +102,9 @@ fn collect(
         }
         topics.push(
             FetchableTopicResponse::default()
-                .with_topic(name.map_or_else(TopicName::default, |n| {
-                    TopicName(StrBytes::from_string(n))
-                }))
+                .with_topic(
+                    name.map_or_else(TopicName::default, |n| TopicName(StrBytes::from_string(n))),
+                )
                 .with_topic_id(topic.topic_id)
                 .with_partitions(partitions),
         );

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
-use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
 
 use crate::admin::ApiError;
 use crate::broker::Broker;
@@ -32,9 +32,20 @@ pub async fn handle(
     let mut responses = Vec::with_capacity(request.resources.len());
     for r in &request.resources {
         let outcome = match r.resource_type {
-            RESOURCE_TOPIC => alter_topic(broker, r.resource_name.as_str(), &r.configs, request.validate_only).await,
+            RESOURCE_TOPIC => {
+                alter_topic(
+                    broker,
+                    r.resource_name.as_str(),
+                    &r.configs,
+                    request.validate_only,
+                )
+                .await
+            }
             RESOURCE_BROKER => Err(static_broker_configs()),
-            _ => Err(ApiError::new(ResponseError::InvalidRequest, "Unsupported resource type")),
+            _ => Err(ApiError::new(
+                ResponseError::InvalidRequest,
+                "Unsupported resource type",
+            )),
         };
         let base = AlterConfigsResourceResponse::default()
             .with_resource_type(r.resource_type)
@@ -57,7 +68,10 @@ async fn alter_topic(
 ) -> Result<(), ApiError> {
     let state = broker.metadata.state();
     let topic = state.topic(name).ok_or_else(|| {
-        ApiError::new(ResponseError::UnknownTopicOrPartition, format!("Topic '{name}' does not exist."))
+        ApiError::new(
+            ResponseError::UnknownTopicOrPartition,
+            format!("Topic '{name}' does not exist."),
+        )
     })?;
     let configs = apply_ops(&topic.configs, &broker.config.topic_defaults, ops)?;
     apply_topic_configs(broker, name, configs, validate_only).await
@@ -72,8 +86,12 @@ fn apply_ops(
     let mut configs = current.clone();
     for op in ops {
         let key = op.name.to_string();
-        let def = topic_config::definition(&key)
-            .ok_or_else(|| ApiError::new(ResponseError::InvalidConfig, format!("Unknown topic config name: {key}")))?;
+        let def = topic_config::definition(&key).ok_or_else(|| {
+            ApiError::new(
+                ResponseError::InvalidConfig,
+                format!("Unknown topic config name: {key}"),
+            )
+        })?;
         let value = op.value.as_ref().map(|v| v.to_string());
         let is_list = matches!(def.kind, ConfigKind::ListOf(_));
         match (op.config_operation, value) {
@@ -82,7 +100,10 @@ fn apply_ops(
                 configs.insert(key, v);
             }
             (SET, None) => {
-                return Err(ApiError::new(ResponseError::InvalidRequest, format!("Null value not supported for: {key}")))
+                return Err(ApiError::new(
+                    ResponseError::InvalidRequest,
+                    format!("Null value not supported for: {key}"),
+                ))
             }
             (DELETE, _) => {
                 configs.remove(&key);
@@ -116,10 +137,16 @@ fn apply_ops(
                 configs.insert(key, joined);
             }
             (APPEND | SUBTRACT, None) => {
-                return Err(ApiError::new(ResponseError::InvalidRequest, format!("Null value not supported for: {key}")))
+                return Err(ApiError::new(
+                    ResponseError::InvalidRequest,
+                    format!("Null value not supported for: {key}"),
+                ))
             }
             (other, _) => {
-                return Err(ApiError::new(ResponseError::InvalidRequest, format!("Unknown config operation {other}")))
+                return Err(ApiError::new(
+                    ResponseError::InvalidRequest,
+                    format!("Unknown config operation {other}"),
+                ))
             }
         }
     }
@@ -140,10 +167,29 @@ mod tests {
     #[test]
     fn set_delete_append_subtract() {
         let none = BTreeMap::new();
-        let c = apply_ops(&none, &none, &[op("retention.ms", SET, Some("5")), op("cleanup.policy", APPEND, Some("compact"))]).unwrap();
+        let c = apply_ops(
+            &none,
+            &none,
+            &[
+                op("retention.ms", SET, Some("5")),
+                op("cleanup.policy", APPEND, Some("compact")),
+            ],
+        )
+        .unwrap();
         assert_eq!(c.get("retention.ms").map(String::as_str), Some("5"));
-        assert_eq!(c.get("cleanup.policy").map(String::as_str), Some("delete,compact"));
-        let c = apply_ops(&c, &none, &[op("cleanup.policy", SUBTRACT, Some("delete")), op("retention.ms", DELETE, None)]).unwrap();
+        assert_eq!(
+            c.get("cleanup.policy").map(String::as_str),
+            Some("delete,compact")
+        );
+        let c = apply_ops(
+            &c,
+            &none,
+            &[
+                op("cleanup.policy", SUBTRACT, Some("delete")),
+                op("retention.ms", DELETE, None),
+            ],
+        )
+        .unwrap();
         assert_eq!(c.get("cleanup.policy").map(String::as_str), Some("compact"));
         assert!(!c.contains_key("retention.ms"));
     }
@@ -151,8 +197,23 @@ mod tests {
     #[test]
     fn invalid_operations_are_refused() {
         let none = BTreeMap::new();
-        assert_eq!(apply_ops(&none, &none, &[op("retention.ms", APPEND, Some("1"))]).unwrap_err().code, ResponseError::InvalidConfig);
-        assert_eq!(apply_ops(&none, &none, &[op("bogus", SET, Some("1"))]).unwrap_err().code, ResponseError::InvalidConfig);
-        assert_eq!(apply_ops(&none, &none, &[op("retention.ms", SET, Some("x"))]).unwrap_err().code, ResponseError::InvalidConfig);
+        assert_eq!(
+            apply_ops(&none, &none, &[op("retention.ms", APPEND, Some("1"))])
+                .unwrap_err()
+                .code,
+            ResponseError::InvalidConfig
+        );
+        assert_eq!(
+            apply_ops(&none, &none, &[op("bogus", SET, Some("1"))])
+                .unwrap_err()
+                .code,
+            ResponseError::InvalidConfig
+        );
+        assert_eq!(
+            apply_ops(&none, &none, &[op("retention.ms", SET, Some("x"))])
+                .unwrap_err()
+                .code,
+            ResponseError::InvalidConfig
+        );
     }
 }

@@ -37,7 +37,13 @@ pub async fn handle(
                 .map(|p| {
                     let base = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
-                    match lookup(broker, name, p.partition_index, p.current_leader_epoch, p.timestamp) {
+                    match lookup(
+                        broker,
+                        name,
+                        p.partition_index,
+                        p.current_leader_epoch,
+                        p.timestamp,
+                    ) {
                         Ok((timestamp, offset, epoch)) => base
                             .with_timestamp(timestamp)
                             .with_offset(offset)

@@ -70,7 +70,10 @@ pub async fn handle(
         .with_brokers(brokers)
         .with_cluster_id(state.cluster_id.clone().map(StrBytes::from_string))
         .with_controller_id(BrokerId(
-            broker.metadata.controller_id().unwrap_or(broker.config.node_id),
+            broker
+                .metadata
+                .controller_id()
+                .unwrap_or(broker.config.node_id),
         ))
         .with_topics(topics)
 }
@@ -83,7 +86,11 @@ async fn by_name(broker: &Broker, name: &str, allow_create: bool) -> MetadataRes
         return error_topic(Some(name), Uuid::nil(), e.code);
     }
     if !allow_create {
-        return error_topic(Some(name), Uuid::nil(), ResponseError::UnknownTopicOrPartition);
+        return error_topic(
+            Some(name),
+            Uuid::nil(),
+            ResponseError::UnknownTopicOrPartition,
+        );
     }
     match auto_create(broker, name).await {
         Ok(topic) => topic_response(&topic),
@@ -116,7 +123,11 @@ async fn auto_create(broker: &Broker, name: &str) -> Result<TopicInfo, admin::Ap
         },
     )?;
     let topic = admin::create_topic(broker, name, &plan).await?;
-    tracing::info!(topic = name, partitions = plan.num_partitions(), "auto-created topic");
+    tracing::info!(
+        topic = name,
+        partitions = plan.num_partitions(),
+        "auto-created topic"
+    );
     Ok(topic)
 }
 
