@@ -1,6 +1,8 @@
 //! The `weir` binary: parse settings, start the broker, run until Ctrl-C or SIGTERM, then shut
 //! down cleanly (flush partitions, close the metadata quorum).
 
+use std::io::IsTerminal;
+
 use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -16,6 +18,7 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
     let running = start(config).await.context("broker failed to start")?;
