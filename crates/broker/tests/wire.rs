@@ -1,0 +1,419 @@
+//! In-process tests of the broker's wire behaviour: routing of every advertised API, the
+//! KIP-511 answer, connection handling of malformed input, produce validation, long polling and
+//! restart recovery. Real-client coverage lives in compat-tests/; these pin down the protocol
+//! edges that clients rarely exercise.
+
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use weir_broker::{start, BrokerConfig, RunningBroker};
+use weir_protocol::api::SUPPORTED_APIS;
+use weir_protocol::record_batch::build_test_batch;
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn broker(dir: &std::path::Path) -> RunningBroker {
+    let config = BrokerConfig::for_dir("127.0.0.1:0", dir).unwrap();
+    start(config).await.unwrap()
+}
+
+/// Encodes a request frame for `key`/`version` with the given correlation id.
+fn frame<R: Encodable + HeaderVersion>(
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &R,
+) -> Bytes {
+    let header = RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_static_str("wire-test")));
+    let mut payload = BytesMut::new();
+    header
+        .encode(&mut payload, R::header_version(version))
+        .unwrap();
+    body.encode(&mut payload, version).unwrap();
+    let mut out = BytesMut::new();
+    out.put_i32(payload.len() as i32);
+    out.extend_from_slice(&payload);
+    out.freeze()
+}
+
+/// A frame encoded at `encoded_version` that claims `claimed_version` in its header: how a
+/// client newer than the broker looks.
+fn frame_claiming<R: Encodable + HeaderVersion>(
+    key: ApiKey,
+    encoded_version: i16,
+    claimed_version: i16,
+    body: &R,
+) -> Bytes {
+    let mut f = BytesMut::from(&frame(key, encoded_version, 7, body)[..]);
+    f[6..8].copy_from_slice(&claimed_version.to_be_bytes());
+    f.freeze()
+}
+
+/// Reads one response frame; `None` if the broker closed the connection.
+async fn read_frame(stream: &mut TcpStream) -> Option<Bytes> {
+    let mut size = [0u8; 4];
+    tokio::time::timeout(TIMEOUT, stream.read_exact(&mut size))
+        .await
+        .ok()?
+        .ok()?;
+    let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
+    tokio::time::timeout(TIMEOUT, stream.read_exact(&mut body))
+        .await
+        .ok()?
+        .ok()?;
+    Some(Bytes::from(body))
+}
+
+/// Sends a request and decodes its response (response header version from the API key).
+async fn call<Req: Encodable + HeaderVersion, Resp: Decodable>(
+    stream: &mut TcpStream,
+    key: ApiKey,
+    version: i16,
+    req: &Req,
+) -> Resp {
+    stream
+        .write_all(&frame(key, version, 7, req))
+        .await
+        .unwrap();
+    let mut resp = read_frame(stream).await.expect("response");
+    let header = ResponseHeader::decode(&mut resp, key.response_header_version(version)).unwrap();
+    assert_eq!(header.correlation_id, 7);
+    Resp::decode(&mut resp, version).unwrap()
+}
+
+async fn connect(b: &RunningBroker) -> TcpStream {
+    TcpStream::connect(b.local_addr).await.unwrap()
+}
+
+async fn assert_closed(stream: &mut TcpStream) {
+    let mut buf = [0u8; 1];
+    let n = tokio::time::timeout(TIMEOUT, stream.read(&mut buf))
+        .await
+        .expect("closed in time");
+    assert!(
+        matches!(n, Ok(0) | Err(_)),
+        "connection should be closed, read {n:?}"
+    );
+}
+
+fn produce_request(topic: &str, records: Bytes) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(records))])])
+}
+
+fn fetch_request(topic: &str, offset: i64, max_wait_ms: i32) -> FetchRequest {
+    FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(1 << 20)])])
+}
+
+async fn create_topic(stream: &mut TcpStream, name: &str) {
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    let req = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name.to_string())))
+            .with_num_partitions(1)
+            .with_replication_factor(1)]);
+    let resp: CreateTopicsResponse = call(stream, ApiKey::CreateTopics, 7, &req).await;
+    assert_eq!(
+        resp.topics[0].error_code, 0,
+        "{:?}",
+        resp.topics[0].error_message
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_advertised_api_is_routed() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let mut s = connect(&b).await;
+    // A default body of every advertised API at its lowest and highest version gets an answer
+    // with the right correlation id; none closes the connection.
+    for api in SUPPORTED_APIS {
+        for version in [api.min, api.max] {
+            let frame = match api.key {
+                // acks=0 would mean "no response".
+                ApiKey::Produce => {
+                    frame(api.key, version, 7, &ProduceRequest::default().with_acks(1))
+                }
+                _ => default_request_frame(api.key, version),
+            };
+            s.write_all(&frame).await.unwrap();
+            let mut resp = read_frame(&mut s)
+                .await
+                .unwrap_or_else(|| panic!("{:?} v{version}: no response", api.key));
+            let header =
+                ResponseHeader::decode(&mut resp, api.key.response_header_version(version))
+                    .unwrap();
+            assert_eq!(header.correlation_id, 7, "{:?} v{version}", api.key);
+        }
+    }
+    b.shutdown().await;
+}
+
+/// A default-valued request body for `key`, framed.
+fn default_request_frame(key: ApiKey, version: i16) -> Bytes {
+    macro_rules! by_key {
+        ($($k:ident => $t:ty),* $(,)?) => {
+            match key {
+                $(ApiKey::$k => frame(key, version, 7, &<$t>::default()),)*
+                other => panic!("add {other:?} to default_request_frame"),
+            }
+        };
+    }
+    by_key!(
+        Fetch => FetchRequest, ListOffsets => ListOffsetsRequest, Metadata => MetadataRequest,
+        ApiVersions => ApiVersionsRequest, CreateTopics => CreateTopicsRequest,
+        DeleteTopics => DeleteTopicsRequest, DeleteRecords => DeleteRecordsRequest,
+        InitProducerId => InitProducerIdRequest, OffsetForLeaderEpoch => OffsetForLeaderEpochRequest,
+        DescribeConfigs => DescribeConfigsRequest, AlterConfigs => AlterConfigsRequest,
+        CreatePartitions => CreatePartitionsRequest,
+        IncrementalAlterConfigs => IncrementalAlterConfigsRequest,
+        DescribeCluster => DescribeClusterRequest,
+        FindCoordinator => FindCoordinatorRequest, OffsetCommit => OffsetCommitRequest,
+        OffsetFetch => OffsetFetchRequest, JoinGroup => JoinGroupRequest,
+        Heartbeat => HeartbeatRequest, LeaveGroup => LeaveGroupRequest,
+        SyncGroup => SyncGroupRequest, DescribeGroups => DescribeGroupsRequest,
+        ListGroups => ListGroupsRequest, DeleteGroups => DeleteGroupsRequest,
+        OffsetDelete => OffsetDeleteRequest,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_api_versions_version_gets_the_kip_511_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let mut s = connect(&b).await;
+    // Version 99 of ApiVersions, header v2 (flexible).
+    s.write_all(&frame_claiming(
+        ApiKey::ApiVersions,
+        3,
+        99,
+        &ApiVersionsRequest::default(),
+    ))
+    .await
+    .unwrap();
+    let mut resp = read_frame(&mut s)
+        .await
+        .expect("an answer, not a closed connection");
+    assert_eq!(resp.get_i32(), 7);
+    let body = ApiVersionsResponse::decode(&mut resp, 0).unwrap();
+    assert_eq!(body.error_code, 35, "UNSUPPORTED_VERSION");
+    assert!(body
+        .api_keys
+        .iter()
+        .any(|k| k.api_key == ApiKey::ApiVersions as i16 && k.max_version >= 3));
+    // The connection stays usable.
+    let ok: ApiVersionsResponse = call(
+        &mut s,
+        ApiKey::ApiVersions,
+        3,
+        &ApiVersionsRequest::default(),
+    )
+    .await;
+    assert_eq!(ok.error_code, 0);
+    assert_eq!(ok.api_keys.len(), SUPPORTED_APIS.len());
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_input_closes_only_its_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let mut healthy = connect(&b).await;
+
+    let mut negative = connect(&b).await;
+    negative.write_all(&(-5i32).to_be_bytes()).await.unwrap();
+    assert_closed(&mut negative).await;
+
+    let mut oversized = connect(&b).await;
+    oversized
+        .write_all(&(200_000_000i32).to_be_bytes())
+        .await
+        .unwrap();
+    assert_closed(&mut oversized).await;
+
+    let mut unsupported = connect(&b).await;
+    unsupported
+        .write_all(&frame_claiming(
+            ApiKey::Metadata,
+            12,
+            99,
+            &MetadataRequest::default(),
+        ))
+        .await
+        .unwrap();
+    assert_closed(&mut unsupported).await;
+
+    let mut garbage = connect(&b).await;
+    garbage
+        .write_all(&[0, 0, 0, 12, 0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0x7f, 0xff])
+        .await
+        .unwrap();
+    assert_closed(&mut garbage).await;
+
+    let resp: MetadataResponse = call(
+        &mut healthy,
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default(),
+    )
+    .await;
+    assert_eq!(resp.brokers.len(), 1);
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produce_validates_batches_and_fetch_returns_the_stored_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let mut s = connect(&b).await;
+    create_topic(&mut s, "wire").await;
+
+    let batch = Bytes::from(build_test_batch(
+        0,
+        &[(Some(b"k"), Some(b"v1"), 1000), (None, Some(b"v2"), 1001)],
+    ));
+    let mut corrupt = batch.to_vec();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0xff;
+
+    let resp: ProduceResponse = call(
+        &mut s,
+        ApiKey::Produce,
+        9,
+        &produce_request("wire", Bytes::from(corrupt)),
+    )
+    .await;
+    assert_eq!(
+        resp.responses[0].partition_responses[0].error_code, 2,
+        "CORRUPT_MESSAGE"
+    );
+
+    let resp: ProduceResponse = call(
+        &mut s,
+        ApiKey::Produce,
+        9,
+        &produce_request("nope", batch.clone()),
+    )
+    .await;
+    assert_eq!(
+        resp.responses[0].partition_responses[0].error_code, 3,
+        "UNKNOWN_TOPIC_OR_PARTITION"
+    );
+
+    for expected in [0, 2] {
+        let resp: ProduceResponse = call(
+            &mut s,
+            ApiKey::Produce,
+            9,
+            &produce_request("wire", batch.clone()),
+        )
+        .await;
+        let p = &resp.responses[0].partition_responses[0];
+        assert_eq!((p.error_code, p.base_offset), (0, expected));
+    }
+
+    let resp: FetchResponse = call(&mut s, ApiKey::Fetch, 12, &fetch_request("wire", 2, 0)).await;
+    let p = &resp.responses[0].partitions[0];
+    assert_eq!((p.error_code, p.high_watermark), (0, 4));
+    let records = p.records.clone().unwrap();
+    // The second batch, byte for byte as sent, but for its base offset.
+    assert_eq!(records.len(), batch.len());
+    assert_eq!(&records[0..8], &2i64.to_be_bytes());
+    assert_eq!(&records[8..12], &batch[8..12]);
+    assert_eq!(&records[16..], &batch[16..]);
+
+    let resp: FetchResponse = call(&mut s, ApiKey::Fetch, 12, &fetch_request("wire", 99, 0)).await;
+    assert_eq!(
+        resp.responses[0].partitions[0].error_code, 1,
+        "OFFSET_OUT_OF_RANGE"
+    );
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_poll_fetch_is_woken_by_an_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let mut s = connect(&b).await;
+    create_topic(&mut s, "poll").await;
+    let addr = b.local_addr;
+    // Waits up to 60 s for data at offset 0; an append from another connection must end it
+    // with that data (a poll that ignored the append would return empty at the deadline).
+    let fetcher = tokio::spawn(async move {
+        let mut f = TcpStream::connect(addr).await.unwrap();
+        let resp: FetchResponse =
+            call(&mut f, ApiKey::Fetch, 12, &fetch_request("poll", 0, 60_000)).await;
+        resp
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let batch = Bytes::from(build_test_batch(0, &[(None, Some(b"wake"), 1)]));
+    let _: ProduceResponse =
+        call(&mut s, ApiKey::Produce, 9, &produce_request("poll", batch)).await;
+    let resp = tokio::time::timeout(Duration::from_secs(30), fetcher)
+        .await
+        .expect("woken before the deadline")
+        .unwrap();
+    let p = &resp.responses[0].partitions[0];
+    assert_eq!(p.high_watermark, 1);
+    assert!(!p.records.as_ref().unwrap().is_empty());
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_and_data_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let mut s = connect(&b).await;
+    create_topic(&mut s, "durable").await;
+    let batch = Bytes::from(build_test_batch(0, &[(None, Some(b"kept"), 1)]));
+    let _: ProduceResponse = call(
+        &mut s,
+        ApiKey::Produce,
+        9,
+        &produce_request("durable", batch),
+    )
+    .await;
+    let before = b.broker.metadata.state().topic("durable").unwrap().id;
+    drop(s);
+    b.shutdown().await;
+
+    let b = broker(dir.path()).await;
+    assert_eq!(
+        b.broker.metadata.state().topic("durable").unwrap().id,
+        before
+    );
+    let mut s = connect(&b).await;
+    let resp: FetchResponse =
+        call(&mut s, ApiKey::Fetch, 12, &fetch_request("durable", 0, 0)).await;
+    let p = &resp.responses[0].partitions[0];
+    assert_eq!((p.error_code, p.high_watermark), (0, 1));
+    b.shutdown().await;
+}
