@@ -46,9 +46,34 @@ pub enum AppendError {
     /// The batch was invalid or the disk failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// The producer's epoch or sequence number was wrong.
-    #[error("producer state check failed: {0:?}")]
-    Sequence(ResponseError),
+    /// A check on the batch headers failed (producer epoch or sequence, timestamp bounds).
+    #[error("batch rejected: {0:?}")]
+    Rejected(ResponseError),
+}
+
+/// The CreateTime timestamps a topic accepts (`message.timestamp.before.max.ms` and
+/// `message.timestamp.after.max.ms` around the broker's clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampBounds {
+    /// Earliest accepted timestamp.
+    pub min: i64,
+    /// Latest accepted timestamp.
+    pub max: i64,
+}
+
+impl TimestampBounds {
+    /// Checks a batch from its header: its largest timestamp bounds every record from above,
+    /// exactly; its first record's timestamp is checked against the lower bound.
+    fn check(&self, batch: &RecordBatchView<'_>) -> Result<(), AppendError> {
+        let first = batch.base_timestamp();
+        let last = batch.max_timestamp();
+        let too_new = last > self.max;
+        let too_old = first >= 0 && first < self.min;
+        if too_new || too_old {
+            return Err(AppendError::Rejected(ResponseError::InvalidTimestamp));
+        }
+        Ok(())
+    }
 }
 
 /// The file in a partition directory that names the topic id it belongs to, so a directory left
@@ -135,27 +160,33 @@ impl Partition {
         *current = settings;
     }
 
-    /// Appends a produced batch (or batches) as sent, after the idempotent-producer checks,
-    /// then advances the high watermark. A retried batch already in the log is not written
-    /// again: its original offset is returned.
+    /// Appends a produced batch (or batches) as sent, after the timestamp checks (for
+    /// CreateTime topics) and the idempotent-producer checks, then advances the high watermark.
+    /// A retried batch already in the log is not written again: its original offset is
+    /// returned.
     pub fn append(
         &self,
         records: &[u8],
         leader_epoch: i32,
         log_append_time: Option<i64>,
+        timestamps: Option<TimestampBounds>,
     ) -> Result<Appended, AppendError> {
+        let mut batches = Vec::new();
+        for batch in BatchIter::new(records) {
+            let batch = batch.map_err(StorageError::from)?;
+            if let Some(bounds) = &timestamps {
+                bounds.check(&batch)?;
+            }
+            batches.push(batch);
+        }
         let fsync_each = matches!(self.settings().log_config.flush, FlushPolicy::EveryAppend);
         let append = || {
             let mut state = self.state_write();
-            let mut batches = Vec::new();
-            for batch in BatchIter::new(records) {
-                batches.push(batch.map_err(StorageError::from)?);
-            }
             for batch in &batches {
                 match state
                     .producers
                     .check(batch)
-                    .map_err(AppendError::Sequence)?
+                    .map_err(AppendError::Rejected)?
                 {
                     SequenceCheck::Append => {}
                     SequenceCheck::Duplicate(original) if batches.len() == 1 => {
@@ -164,7 +195,7 @@ impl Partition {
                         });
                     }
                     SequenceCheck::Duplicate(_) => {
-                        return Err(AppendError::Sequence(
+                        return Err(AppendError::Rejected(
                             ResponseError::DuplicateSequenceNumber,
                         ))
                     }

@@ -361,6 +361,12 @@ impl<'a> EffectiveConfig<'a> {
             max_message_bytes: self.long("max.message.bytes", 1_048_588).max(0) as usize,
             log_append_time: self.value("message.timestamp.type") == "LogAppendTime",
             min_insync_replicas: self.long("min.insync.replicas", 1).max(1) as usize,
+            timestamp_before_max_ms: self
+                .long("message.timestamp.before.max.ms", i64::MAX)
+                .max(0),
+            timestamp_after_max_ms: self
+                .long("message.timestamp.after.max.ms", 3_600_000)
+                .max(0),
         }
     }
 }
@@ -374,6 +380,10 @@ pub struct ProducePolicy {
     pub log_append_time: bool,
     /// min.insync.replicas, enforced for acks=all.
     pub min_insync_replicas: usize,
+    /// message.timestamp.before.max.ms: how far in the past a CreateTime timestamp may be.
+    pub timestamp_before_max_ms: i64,
+    /// message.timestamp.after.max.ms: how far in the future a CreateTime timestamp may be.
+    pub timestamp_after_max_ms: i64,
 }
 
 #[cfg(test)]

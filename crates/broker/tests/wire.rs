@@ -340,6 +340,16 @@ async fn produce_validates_batches_and_fetch_returns_the_stored_bytes() {
         assert_eq!((p.error_code, p.base_offset), (0, expected));
     }
 
+    // CreateTime more than message.timestamp.after.max.ms (1 h by default) in the future.
+    let future = weir_broker::time::now_ms() + 2 * 3_600_000;
+    let late = Bytes::from(build_test_batch(0, &[(None, Some(b"late"), future)]));
+    let resp: ProduceResponse =
+        call(&mut s, ApiKey::Produce, 9, &produce_request("wire", late)).await;
+    assert_eq!(
+        resp.responses[0].partition_responses[0].error_code, 32,
+        "INVALID_TIMESTAMP"
+    );
+
     let resp: FetchResponse = call(&mut s, ApiKey::Fetch, 12, &fetch_request("wire", 2, 0)).await;
     let p = &resp.responses[0].partitions[0];
     assert_eq!((p.error_code, p.high_watermark), (0, 4));

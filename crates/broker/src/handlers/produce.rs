@@ -15,7 +15,7 @@ use weir_protocol::record_batch::BatchError;
 use weir_storage::StorageError;
 
 use crate::broker::Broker;
-use crate::partition::{AppendError, Appended};
+use crate::partition::{AppendError, Appended, TimestampBounds};
 use crate::router::RequestContext;
 use crate::time::now_ms;
 
@@ -79,12 +79,18 @@ fn append(
     if acks == -1 && in_sync_replicas < settings.policy.min_insync_replicas {
         return Err(ResponseError::NotEnoughReplicas);
     }
-    let append_time = settings.policy.log_append_time.then(now_ms);
+    let now = now_ms();
+    let policy = &settings.policy;
+    let append_time = policy.log_append_time.then_some(now);
+    let timestamps = (!policy.log_append_time).then(|| TimestampBounds {
+        min: now.saturating_sub(policy.timestamp_before_max_ms),
+        max: now.saturating_add(policy.timestamp_after_max_ms),
+    });
     let appended = partition
-        .append(&records, settings.leader_epoch, append_time)
+        .append(&records, settings.leader_epoch, append_time, timestamps)
         .map_err(|e| match e {
             AppendError::Storage(e) => storage_error_code(topic, index, &e),
-            AppendError::Sequence(code) => code,
+            AppendError::Rejected(code) => code,
         })?;
     let (base_offset, log_append_time) = match appended {
         Appended::New(info) => (info.base_offset, info.log_append_time.unwrap_or(-1)),
