@@ -158,11 +158,14 @@ impl Broker {
         }
     }
 
-    /// Flushes every partition (clean shutdown).
+    /// Flushes every partition and snapshots its producer state (clean shutdown).
     pub fn flush_all(&self) {
         for p in self.all_partitions() {
             if let Err(e) = p.flush() {
                 tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "flush failed");
+            }
+            if let Err(e) = p.snapshot_producers() {
+                tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "producer snapshot failed");
             }
         }
     }

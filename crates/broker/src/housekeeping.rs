@@ -34,6 +34,10 @@ pub async fn run(broker: Arc<Broker>) {
             last_retention = tokio::time::Instant::now();
             let now = now_ms();
             for p in &partitions {
+                // Bounds what a start-up after a crash must read to rebuild producer state.
+                if let Err(e) = p.snapshot_producers() {
+                    tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "producer snapshot failed");
+                }
                 match p.enforce_retention(now) {
                     Ok(0) => {}
                     Ok(n) => {

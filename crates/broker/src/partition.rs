@@ -22,6 +22,18 @@ use crate::topic_config::ProducePolicy;
 /// Bytes read per step when rebuilding producer state from the log at start-up.
 const REBUILD_READ_BYTES: usize = 1 << 20;
 
+/// Producer-state snapshot beside the segments: the state as of an offset, so start-up reads
+/// only the log after it.
+const PRODUCER_SNAPSHOT: &str = "producer-state.json";
+
+/// The snapshot file's content.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ProducerSnapshot {
+    /// The log end offset the state covers (every batch below it is in `producers`).
+    end_offset: i64,
+    producers: ProducerStates,
+}
+
 /// The log and the producer state that must change together under one lock.
 struct LogState {
     log: PartitionLog,
@@ -89,6 +101,9 @@ pub struct Partition {
     /// The topic's id; a recreated topic has a new one.
     pub topic_id: Uuid,
     log: RwLock<LogState>,
+    dir: PathBuf,
+    /// Log end offset of the last producer-state snapshot written.
+    snapshot_offset: std::sync::atomic::AtomicI64,
     high_watermark: watch::Sender<i64>,
     settings: RwLock<PartitionSettings>,
 }
@@ -116,13 +131,15 @@ impl Partition {
     ) -> Result<Self, StorageError> {
         claim_directory(&dir, topic_id)?;
         let log = PartitionLog::open(&dir, settings.log_config.clone())?;
-        let producers = rebuild_producer_states(&log)?;
+        let (producers, snapshot_offset) = rebuild_producer_states(&log, &dir)?;
         let (high_watermark, _) = watch::channel(log.log_end_offset());
         Ok(Partition {
             topic: topic.to_string(),
             index,
             topic_id,
             log: RwLock::new(LogState { log, producers }),
+            dir,
+            snapshot_offset: std::sync::atomic::AtomicI64::new(snapshot_offset),
             high_watermark,
             settings: RwLock::new(settings),
         })
@@ -295,6 +312,28 @@ impl Partition {
         self.state_write().log.flush_if_due()
     }
 
+    /// Writes the idempotent-producer state to its snapshot file if the log grew since the
+    /// last one, so the next start-up reads only the log after it.
+    pub fn snapshot_producers(&self) -> Result<(), StorageError> {
+        use std::sync::atomic::Ordering;
+        let state = self.state_read();
+        let end_offset = state.log.log_end_offset();
+        if self.snapshot_offset.load(Ordering::Relaxed) == end_offset {
+            return Ok(());
+        }
+        let json = serde_json::to_vec(&SnapshotRef {
+            end_offset,
+            producers: &state.producers,
+        })
+        .map_err(|e| StorageError::Corrupt(format!("producer snapshot: {e}")))?;
+        drop(state);
+        let tmp = self.dir.join(format!("{PRODUCER_SNAPSHOT}.tmp"));
+        std::fs::write(&tmp, json)?;
+        std::fs::rename(&tmp, self.dir.join(PRODUCER_SNAPSHOT))?;
+        self.snapshot_offset.store(end_offset, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// fsyncs everything written so far.
     pub fn flush(&self) -> Result<(), StorageError> {
         self.state_write().log.flush()
@@ -310,14 +349,31 @@ impl Partition {
     }
 }
 
-/// Rebuilds the idempotent-producer state by reading every batch header in the log.
-///
-/// This reads the whole log once at start-up; producer-state snapshots beside the segments
-/// (as Kafka keeps) would bound it to the tail.
-fn rebuild_producer_states(log: &PartitionLog) -> Result<ProducerStates, StorageError> {
-    let mut producers = ProducerStates::default();
+/// Serialises a snapshot without cloning the state.
+#[derive(serde::Serialize)]
+struct SnapshotRef<'a> {
+    end_offset: i64,
+    producers: &'a ProducerStates,
+}
+
+/// Rebuilds the idempotent-producer state: from the snapshot file if it is usable (it covers
+/// no more than the recovered log), then by reading the batch headers of the log after it.
+/// Returns the state and the offset of the snapshot used (-1 if none).
+fn rebuild_producer_states(
+    log: &PartitionLog,
+    dir: &Path,
+) -> Result<(ProducerStates, i64), StorageError> {
     let end = log.log_end_offset();
-    let mut offset = log.log_start_offset();
+    let snapshot = std::fs::read(dir.join(PRODUCER_SNAPSHOT))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<ProducerSnapshot>(&bytes).ok())
+        // A snapshot past the recovered end describes batches a crash truncated away.
+        .filter(|s| s.end_offset <= end);
+    let (mut producers, snapshot_offset) = match snapshot {
+        Some(s) => (s.producers, s.end_offset),
+        None => (ProducerStates::default(), -1),
+    };
+    let mut offset = snapshot_offset.max(log.log_start_offset());
     while offset < end {
         let read = log.read(offset, REBUILD_READ_BYTES, end, true)?;
         if read.records.is_empty() {
@@ -334,7 +390,7 @@ fn rebuild_producer_states(log: &PartitionLog) -> Result<ProducerStates, Storage
         }
         offset = next;
     }
-    Ok(producers)
+    Ok((producers, snapshot_offset))
 }
 
 /// Makes sure `dir` holds data of `topic_id` only: wipes it if it names another topic id, and
@@ -357,4 +413,88 @@ fn claim_directory(dir: &Path, topic_id: Uuid) -> Result<(), StorageError> {
     std::fs::write(&tmp, expected)?;
     std::fs::rename(&tmp, &marker)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_protocol::record_batch::build_test_batch;
+
+    fn idempotent_batch(pid: i64, seq: i32) -> Vec<u8> {
+        let mut b = build_test_batch(0, &[(None, Some(&b"v"[..]), 1)]);
+        b[43..51].copy_from_slice(&pid.to_be_bytes());
+        b[51..53].copy_from_slice(&0i16.to_be_bytes());
+        b[53..57].copy_from_slice(&seq.to_be_bytes());
+        let crc = crc32c::crc32c(&b[21..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        b
+    }
+
+    fn settings() -> PartitionSettings {
+        PartitionSettings {
+            leader_epoch: 0,
+            policy: crate::topic_config::EffectiveConfig::new(
+                &Default::default(),
+                &Default::default(),
+            )
+            .produce_policy(),
+            log_config: LogConfig::default(),
+        }
+    }
+
+    fn open(dir: &Path) -> Partition {
+        Partition::open(dir.to_path_buf(), "t", 0, Uuid::nil(), settings()).unwrap()
+    }
+
+    /// A retry of the last batch is recognised after a restart, whether the state comes from
+    /// the snapshot plus the log after it, or from the log alone.
+    #[test]
+    fn producer_state_survives_reopen_with_and_without_snapshot() {
+        for snapshot in [true, false] {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path().join("t-0");
+            let p = open(&dir);
+            p.append(&idempotent_batch(5, 0), 0, None, None).unwrap();
+            if snapshot {
+                p.snapshot_producers().unwrap();
+            }
+            p.append(&idempotent_batch(5, 1), 0, None, None).unwrap();
+            drop(p);
+            let p = open(&dir);
+            assert_eq!(
+                p.append(&idempotent_batch(5, 1), 0, None, None).unwrap(),
+                Appended::Duplicate { base_offset: 1 },
+                "snapshot: {snapshot}"
+            );
+            assert!(matches!(
+                p.append(&idempotent_batch(5, 3), 0, None, None),
+                Err(AppendError::Rejected(
+                    ResponseError::OutOfOrderSequenceNumber
+                ))
+            ));
+            assert_eq!(p.log_end_offset(), 2);
+        }
+    }
+
+    /// A snapshot that covers more than the recovered log (a crash truncated the tail after
+    /// it was written) is ignored rather than trusted.
+    #[test]
+    fn snapshot_beyond_the_log_is_ignored() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("t-0");
+        let p = open(&dir);
+        p.append(&idempotent_batch(5, 0), 0, None, None).unwrap();
+        drop(p);
+        let fake = serde_json::to_vec(&SnapshotRef {
+            end_offset: 50,
+            producers: &ProducerStates::default(),
+        })
+        .unwrap();
+        std::fs::write(dir.join(PRODUCER_SNAPSHOT), fake).unwrap();
+        let p = open(&dir);
+        assert_eq!(
+            p.append(&idempotent_batch(5, 0), 0, None, None).unwrap(),
+            Appended::Duplicate { base_offset: 0 }
+        );
+    }
 }

@@ -8,6 +8,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use kafka_protocol::error::ResponseError;
+use serde::{Deserialize, Serialize};
 use weir_protocol::record_batch::RecordBatchView;
 
 /// How many recent batches per producer are remembered for duplicate detection (Kafka's
@@ -15,7 +16,7 @@ use weir_protocol::record_batch::RecordBatchView;
 pub const REMEMBERED_BATCHES: usize = 5;
 
 /// A batch's identity for deduplication and where it landed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchRecord {
     /// First sequence number of the batch.
     pub first_seq: i32,
@@ -27,7 +28,7 @@ pub struct BatchRecord {
     pub last_offset: i64,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<BatchRecord>,
@@ -43,7 +44,7 @@ pub enum SequenceCheck {
 }
 
 /// Producer states of one partition.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProducerStates {
     producers: HashMap<i64, ProducerEntry>,
 }
