@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
+use weir_group::{GroupConfig, GroupCoordinator, OFFSETS_TOPIC};
 use weir_metadata::{ClusterState, MetadataStore, TopicInfo};
 use weir_storage::StorageError;
 
@@ -32,6 +33,8 @@ pub struct Broker {
     pub admin_lock: tokio::sync::Mutex<()>,
     /// Producer ids for idempotent producers.
     pub producer_ids: ProducerIdAllocator,
+    /// The group coordinator (consumer groups and committed offsets), over `__consumer_offsets`.
+    pub groups: GroupCoordinator,
     logs_dir: PathBuf,
 }
 
@@ -40,12 +43,22 @@ impl Broker {
     pub fn new(config: BrokerConfig, metadata: MetadataStore) -> Result<Arc<Self>, StorageError> {
         let logs_dir = config.data_dir.join("logs");
         std::fs::create_dir_all(&logs_dir)?;
+        // An existing __consumer_offsets keeps its partition count: group placement hashes onto
+        // it, so changing it would move every group.
+        let offsets_partitions = metadata
+            .state()
+            .topic(OFFSETS_TOPIC)
+            .map_or(config.offsets_topic_partitions, |t| {
+                t.partitions.len() as i32
+            });
+        let groups = GroupCoordinator::new(GroupConfig::default(), offsets_partitions);
         let broker = Arc::new(Broker {
             config,
             metadata,
             partitions: RwLock::new(HashMap::new()),
             admin_lock: tokio::sync::Mutex::new(()),
             producer_ids: ProducerIdAllocator::default(),
+            groups,
             logs_dir,
         });
         broker.sync_partitions()?;
@@ -72,6 +85,7 @@ impl Broker {
         PartitionSettings {
             leader_epoch: topic.partitions.get(index).map_or(0, |p| p.leader_epoch),
             policy: eff.produce_policy(),
+            cleanup: eff.cleanup_policy(),
             log_config: eff.log_config(self.config.flush_policy),
         }
     }

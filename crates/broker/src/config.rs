@@ -61,6 +61,14 @@ pub struct Args {
     /// How often retention runs, in ms (log.retention.check.interval.ms) [default: 300000].
     #[arg(long, env = "WEIR_RETENTION_CHECK_INTERVAL_MS")]
     pub retention_check_interval_ms: Option<u64>,
+    /// How often the log cleaner looks for compacted topics to clean, in ms
+    /// (log.cleaner.backoff.ms) [default: 15000].
+    #[arg(long, env = "WEIR_LOG_CLEANER_BACKOFF_MS")]
+    pub log_cleaner_backoff_ms: Option<u64>,
+    /// Partitions of the internal `__consumer_offsets` topic when it is first created
+    /// (offsets.topic.num.partitions) [default: 50].
+    #[arg(long, env = "WEIR_OFFSETS_TOPIC_PARTITIONS")]
+    pub offsets_topic_partitions: Option<i32>,
     /// Default topic config, as Kafka's name=value (e.g. retention.ms=3600000); repeatable.
     /// Environment: WEIR_TOPIC_CONFIG with comma-separated pairs.
     #[arg(
@@ -87,6 +95,8 @@ pub struct FileConfig {
     flush_policy: Option<String>,
     max_request_bytes: Option<usize>,
     retention_check_interval_ms: Option<u64>,
+    log_cleaner_backoff_ms: Option<u64>,
+    offsets_topic_partitions: Option<i32>,
     #[serde(default)]
     topic_defaults: BTreeMap<String, toml::Value>,
 }
@@ -150,8 +160,12 @@ pub struct BrokerConfig {
     pub max_request_bytes: usize,
     /// log.retention.check.interval.ms
     pub retention_check_interval_ms: u64,
+    /// log.cleaner.backoff.ms
+    pub log_cleaner_backoff_ms: u64,
     /// Broker-level defaults for topic configs (Kafka names), validated.
     pub topic_defaults: BTreeMap<String, String>,
+    /// offsets.topic.num.partitions: partitions of `__consumer_offsets` when created.
+    pub offsets_topic_partitions: i32,
 }
 
 impl BrokerConfig {
@@ -228,6 +242,17 @@ impl BrokerConfig {
             return Err(invalid("max-request-bytes", "must be at least 1024".into()));
         }
 
+        let offsets_topic_partitions = args
+            .offsets_topic_partitions
+            .or(file.offsets_topic_partitions)
+            .unwrap_or(50);
+        if !(1..=1000).contains(&offsets_topic_partitions) {
+            return Err(invalid(
+                "offsets-topic-partitions",
+                "must be between 1 and 1000".into(),
+            ));
+        }
+
         Ok(BrokerConfig {
             listen,
             advertised_host,
@@ -254,7 +279,13 @@ impl BrokerConfig {
                 .or(file.retention_check_interval_ms)
                 .unwrap_or(300_000)
                 .max(10),
+            log_cleaner_backoff_ms: args
+                .log_cleaner_backoff_ms
+                .or(file.log_cleaner_backoff_ms)
+                .unwrap_or(15_000)
+                .max(10),
             topic_defaults,
+            offsets_topic_partitions,
         })
     }
 
@@ -361,6 +392,10 @@ mod tests {
         }));
         assert!(bad(Args {
             num_partitions: Some(0),
+            ..Args::default()
+        }));
+        assert!(bad(Args {
+            offsets_topic_partitions: Some(0),
             ..Args::default()
         }));
     }

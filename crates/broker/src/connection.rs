@@ -14,6 +14,7 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use weir_protocol::frame::{check_frame, SIZE_PREFIX_LEN};
+use weir_protocol::kafka_protocol::messages::ApiKey;
 use weir_protocol::request::decode_request;
 
 use crate::broker::Broker;
@@ -40,7 +41,7 @@ pub enum ConnectionError {
 
 /// Serves one connection until the peer closes it or sends something malformed.
 pub async fn serve(broker: Arc<Broker>, mut stream: TcpStream, peer: SocketAddr) {
-    if let Err(e) = run(&broker, &mut stream).await {
+    if let Err(e) = run(&broker, &mut stream, peer).await {
         match e {
             ConnectionError::Io(ref io)
                 if matches!(
@@ -55,7 +56,11 @@ pub async fn serve(broker: Arc<Broker>, mut stream: TcpStream, peer: SocketAddr)
     }
 }
 
-async fn run(broker: &Arc<Broker>, stream: &mut TcpStream) -> Result<(), ConnectionError> {
+async fn run(
+    broker: &Arc<Broker>,
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+) -> Result<(), ConnectionError> {
     let max_frame = broker.config.max_request_bytes;
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut output = BytesMut::new();
@@ -64,7 +69,15 @@ async fn run(broker: &Arc<Broker>, stream: &mut TcpStream) -> Result<(), Connect
             input.advance(SIZE_PREFIX_LEN);
             let frame = input.split_to(len).freeze();
             let request = decode_request(frame)?;
-            dispatch(broker, request, &mut output).await?;
+            // JoinGroup and SyncGroup may wait for a whole rebalance: send the answers to the
+            // requests before them first instead of holding them back that long.
+            if matches!(request.api_key, ApiKey::JoinGroup | ApiKey::SyncGroup)
+                && !output.is_empty()
+            {
+                stream.write_all(&output).await?;
+                output.clear();
+            }
+            dispatch(broker, request, &mut output, Some(peer)).await?;
         }
         if !output.is_empty() {
             stream.write_all(&output).await?;

@@ -11,6 +11,7 @@ pub mod config;
 pub mod connection;
 pub mod handlers;
 pub mod housekeeping;
+pub mod offsets_topic;
 pub mod partition;
 pub mod producer_ids;
 pub mod producer_state;
@@ -66,6 +67,7 @@ pub struct RunningBroker {
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<()>,
     housekeeping: JoinHandle<()>,
+    group_timers: JoinHandle<()>,
 }
 
 impl RunningBroker {
@@ -76,6 +78,7 @@ impl RunningBroker {
         }
         let _ = (&mut self.server).await;
         self.housekeeping.abort();
+        self.group_timers.abort();
         self.broker.flush_all();
         if let Err(e) = self.broker.metadata.shutdown().await {
             tracing::warn!(error = %e, "metadata shutdown failed");
@@ -112,12 +115,14 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, StartError> {
     .await?;
     register_self(&metadata, &config).await?;
     let broker = Broker::new(config, metadata)?;
+    offsets_topic::recover(&broker)?;
 
     let (tx, rx) = oneshot::channel();
     let server = tokio::spawn(server::serve(broker.clone(), listener, async {
         let _ = rx.await;
     }));
     let housekeeping = tokio::spawn(housekeeping::run(broker.clone()));
+    let group_timers = offsets_topic::spawn_timers(broker.clone());
     tracing::info!(
         listen = %local_addr,
         advertised = %format!("{}:{}", broker.config.advertised_host, broker.config.advertised_port),
@@ -131,6 +136,7 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, StartError> {
         shutdown: Some(tx),
         server,
         housekeeping,
+        group_timers,
     })
 }
 

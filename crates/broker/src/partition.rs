@@ -14,10 +14,13 @@ use kafka_protocol::error::ResponseError;
 use tokio::sync::watch;
 use uuid::Uuid;
 use weir_protocol::record_batch::{BatchIter, RecordBatchView};
-use weir_storage::{AppendInfo, FlushPolicy, LogConfig, PartitionLog, ReadResult, StorageError};
+use weir_protocol::records::{batch_records, RecordIter, DEFAULT_MAX_RECORDS_BYTES};
+use weir_storage::{
+    AppendInfo, CompactionStats, FlushPolicy, LogConfig, PartitionLog, ReadResult, StorageError,
+};
 
 use crate::producer_state::{ProducerStates, SequenceCheck};
-use crate::topic_config::ProducePolicy;
+use crate::topic_config::{CleanupPolicy, ProducePolicy};
 
 /// Bytes read per step when rebuilding producer state from the log at start-up.
 const REBUILD_READ_BYTES: usize = 1 << 20;
@@ -115,6 +118,8 @@ pub struct PartitionSettings {
     pub leader_epoch: i32,
     /// The produce path's policy.
     pub policy: ProducePolicy,
+    /// Retention and compaction.
+    pub cleanup: CleanupPolicy,
     /// The storage engine's config.
     pub log_config: LogConfig,
 }
@@ -188,11 +193,15 @@ impl Partition {
         log_append_time: Option<i64>,
         timestamps: Option<TimestampBounds>,
     ) -> Result<Appended, AppendError> {
+        let compacted = self.settings().cleanup.compact;
         let mut batches = Vec::new();
         for batch in BatchIter::new(records) {
             let batch = batch.map_err(StorageError::from)?;
             if let Some(bounds) = &timestamps {
                 bounds.check(&batch)?;
+            }
+            if compacted {
+                require_keys(&batch)?;
             }
             batches.push(batch);
         }
@@ -312,6 +321,26 @@ impl Partition {
         self.state_write().log.flush_if_due()
     }
 
+    /// Runs one compaction pass (`cleanup.policy` has `compact`): plans under the read lock,
+    /// rewrites closed segments on a blocking thread without any lock, swaps the cleaned
+    /// segments in under the write lock. `None` when there was nothing to do.
+    pub async fn compact(&self, now_ms: i64) -> Result<Option<CompactionStats>, StorageError> {
+        let retention = self.settings().cleanup.delete_retention_ms;
+        let hw = self.high_watermark();
+        let job = self
+            .state_read()
+            .log
+            .prepare_compaction(hw, now_ms, retention)?;
+        let Some(mut job) = job else {
+            return Ok(None);
+        };
+        let job = tokio::task::spawn_blocking(move || job.run().map(|()| job))
+            .await
+            .map_err(|e| StorageError::Corrupt(format!("compaction task failed: {e}")))??;
+        let stats = self.state_write().log.finish_compaction(job)?;
+        Ok(Some(stats))
+    }
+
     /// Writes the idempotent-producer state to its snapshot file if the log grew since the
     /// last one, so the next start-up reads only the log after it.
     pub fn snapshot_producers(&self) -> Result<(), StorageError> {
@@ -347,6 +376,19 @@ impl Partition {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         state.log.delete()
     }
+}
+
+/// Refuses a batch with a record without a key (compacted topics need a key per record, as
+/// Kafka requires). Decompresses the batch: compacted topics only.
+fn require_keys(batch: &RecordBatchView<'_>) -> Result<(), AppendError> {
+    let invalid = || AppendError::Rejected(ResponseError::InvalidRecord);
+    let section = batch_records(batch, DEFAULT_MAX_RECORDS_BYTES).map_err(|_| invalid())?;
+    for record in RecordIter::new(&section) {
+        if record.map_err(|_| invalid())?.key.is_none() {
+            return Err(invalid());
+        }
+    }
+    Ok(())
 }
 
 /// Serialises a snapshot without cloning the state.
@@ -438,6 +480,11 @@ mod tests {
                 &Default::default(),
             )
             .produce_policy(),
+            cleanup: crate::topic_config::EffectiveConfig::new(
+                &Default::default(),
+                &Default::default(),
+            )
+            .cleanup_policy(),
             log_config: LogConfig::default(),
         }
     }

@@ -3,6 +3,7 @@
 //! The served versions come from `weir_protocol::api::SUPPORTED_APIS`, the same table that
 //! ApiVersions advertises; a request for any other version is refused here, before decoding.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -20,8 +21,10 @@ use crate::handlers;
 pub struct RequestContext {
     /// API version of the request.
     pub version: i16,
-    /// The client's id, for logs.
+    /// The client's id, for logs and group membership.
     pub client_id: Option<StrBytes>,
+    /// The client's address as Kafka shows it in group descriptions ("/127.0.0.1").
+    pub client_host: String,
 }
 
 /// Why a request could not be answered; the connection is closed.
@@ -81,6 +84,7 @@ pub async fn dispatch(
     broker: &Arc<Broker>,
     raw: RawRequest,
     out: &mut BytesMut,
+    peer: Option<SocketAddr>,
 ) -> Result<(), DispatchError> {
     let version = raw.header.request_api_version;
     if !is_supported(raw.api_key, version) {
@@ -105,6 +109,7 @@ pub async fn dispatch(
     let ctx = RequestContext {
         version,
         client_id: raw.header.client_id.clone(),
+        client_host: peer.map(|p| format!("/{}", p.ip())).unwrap_or_default(),
     };
     routes!(broker, ctx, raw, out;
         ApiVersions => m::ApiVersionsRequest => handlers::api_versions::handle,
@@ -121,6 +126,17 @@ pub async fn dispatch(
         IncrementalAlterConfigs => m::IncrementalAlterConfigsRequest => handlers::incremental_alter_configs::handle,
         DescribeCluster => m::DescribeClusterRequest => handlers::describe_cluster::handle,
         InitProducerId => m::InitProducerIdRequest => handlers::init_producer_id::handle,
+        FindCoordinator => m::FindCoordinatorRequest => handlers::find_coordinator::handle,
+        JoinGroup => m::JoinGroupRequest => handlers::join_group::handle,
+        SyncGroup => m::SyncGroupRequest => handlers::sync_group::handle,
+        Heartbeat => m::HeartbeatRequest => handlers::heartbeat::handle,
+        LeaveGroup => m::LeaveGroupRequest => handlers::leave_group::handle,
+        OffsetCommit => m::OffsetCommitRequest => handlers::offset_commit::handle,
+        OffsetFetch => m::OffsetFetchRequest => handlers::offset_fetch::handle,
+        OffsetDelete => m::OffsetDeleteRequest => handlers::offset_delete::handle,
+        ListGroups => m::ListGroupsRequest => handlers::list_groups::handle,
+        DescribeGroups => m::DescribeGroupsRequest => handlers::describe_groups::handle,
+        DeleteGroups => m::DeleteGroupsRequest => handlers::delete_groups::handle,
     );
     Ok(())
 }

@@ -355,6 +355,17 @@ impl<'a> EffectiveConfig<'a> {
         }
     }
 
+    /// The cleanup view of these configs.
+    pub fn cleanup_policy(&self) -> CleanupPolicy {
+        let policy = self.value("cleanup.policy");
+        let has = |p: &str| policy.split(',').any(|i| i.trim() == p);
+        CleanupPolicy {
+            delete: has("delete"),
+            compact: has("compact"),
+            delete_retention_ms: self.long("delete.retention.ms", 86_400_000).max(0),
+        }
+    }
+
     /// The produce path's view of these configs.
     pub fn produce_policy(&self) -> ProducePolicy {
         ProducePolicy {
@@ -369,6 +380,18 @@ impl<'a> EffectiveConfig<'a> {
                 .max(0),
         }
     }
+}
+
+/// How old data leaves a partition: `cleanup.policy` and its settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanupPolicy {
+    /// `delete` is in cleanup.policy: retention by time and size applies.
+    pub delete: bool,
+    /// `compact` is in cleanup.policy: the cleaner keeps the latest record per key, and
+    /// records without a key are refused.
+    pub compact: bool,
+    /// delete.retention.ms: how long tombstones stay readable after compaction.
+    pub delete_retention_ms: i64,
 }
 
 /// What Produce needs to know about a partition's topic configs.
@@ -421,5 +444,19 @@ mod tests {
         assert_eq!(log.retention_bytes, -1);
         let def = definition("retention.ms").unwrap();
         assert_eq!(eff.get(def), ("10", ConfigSource::Topic));
+    }
+
+    #[test]
+    fn cleanup_policy_lists_are_read() {
+        let none = BTreeMap::new();
+        let both = BTreeMap::from([("cleanup.policy".to_string(), "compact,delete".to_string())]);
+        let compact = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
+        let p = EffectiveConfig::new(&none, &none).cleanup_policy();
+        assert!(p.delete && !p.compact);
+        assert_eq!(p.delete_retention_ms, 86_400_000);
+        let p = EffectiveConfig::new(&both, &none).cleanup_policy();
+        assert!(p.delete && p.compact);
+        let p = EffectiveConfig::new(&compact, &none).cleanup_policy();
+        assert!(!p.delete && p.compact);
     }
 }

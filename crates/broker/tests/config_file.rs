@@ -14,7 +14,10 @@ fn shipped_example_config_parses() {
     .unwrap();
     assert_eq!(config.listen, "127.0.0.1:9092");
     assert_eq!(
-        config.topic_defaults.get("retention.ms").map(String::as_str),
+        config
+            .topic_defaults
+            .get("retention.ms")
+            .map(String::as_str),
         Some("604800000")
     );
 }

@@ -32,23 +32,23 @@ pub const BATCH_HEADER_LEN: usize = 61;
 pub const LOG_OVERHEAD: usize = 12;
 
 const BASE_OFFSET_OFF: usize = 0;
-const LENGTH_OFF: usize = 8;
+pub(crate) const LENGTH_OFF: usize = 8;
 const EPOCH_OFF: usize = 12;
 const MAGIC_OFF: usize = 16;
-const CRC_OFF: usize = 17;
-const ATTRIBUTES_OFF: usize = 21;
+pub(crate) const CRC_OFF: usize = 17;
+pub(crate) const ATTRIBUTES_OFF: usize = 21;
 const LAST_OFFSET_DELTA_OFF: usize = 23;
 const BASE_TIMESTAMP_OFF: usize = 27;
 const MAX_TIMESTAMP_OFF: usize = 35;
 const PRODUCER_ID_OFF: usize = 43;
 const PRODUCER_EPOCH_OFF: usize = 51;
 const BASE_SEQUENCE_OFF: usize = 53;
-const RECORDS_COUNT_OFF: usize = 57;
+pub(crate) const RECORDS_COUNT_OFF: usize = 57;
 
 /// Smallest legal batchLength: the header minus the fields before batchLength's end.
 const MIN_BATCH_LENGTH: usize = BATCH_HEADER_LEN - LOG_OVERHEAD;
 
-const COMPRESSION_MASK: i16 = 0x07;
+pub(crate) const COMPRESSION_MASK: i16 = 0x07;
 const TIMESTAMP_TYPE_BIT: i16 = 0x08;
 const TRANSACTIONAL_BIT: i16 = 0x10;
 const CONTROL_BIT: i16 = 0x20;
@@ -100,6 +100,17 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// The codec id as stored in the low three attribute bits, for building batches.
+    pub fn id(self) -> i16 {
+        match self {
+            Self::None => 0,
+            Self::Gzip => 1,
+            Self::Snappy => 2,
+            Self::Lz4 => 3,
+            Self::Zstd => 4,
+        }
+    }
+
     fn from_attributes(attributes: i16) -> Result<Self, BatchError> {
         match attributes & COMPRESSION_MASK {
             0 => Ok(Self::None),
@@ -299,8 +310,9 @@ impl<'a> RecordBatchView<'a> {
         read_i32(self.buf, RECORDS_COUNT_OFF)
     }
 
-    /// The records section (after the 61-byte header).
-    fn records(&self) -> &'a [u8] {
+    /// The records section (after the 61-byte header), still compressed if the batch is;
+    /// `records::batch_records` decompresses it.
+    pub fn records(&self) -> &'a [u8] {
         self.buf.get(BATCH_HEADER_LEN..).unwrap_or(&[])
     }
 }
@@ -386,13 +398,13 @@ pub fn set_log_append_time(batch: &mut [u8], timestamp: i64) {
 }
 
 /// Bounded cursor over a records section; every read is checked against the slice end.
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
+pub(crate) struct Cursor<'a> {
+    pub(crate) buf: &'a [u8],
+    pub(crate) pos: usize,
 }
 
 impl<'a> Cursor<'a> {
-    fn varlong(&mut self) -> Result<i64, BatchError> {
+    pub(crate) fn varlong(&mut self) -> Result<i64, BatchError> {
         let mut value: u64 = 0;
         for shift in (0..70).step_by(7) {
             let byte = *self
@@ -411,12 +423,12 @@ impl<'a> Cursor<'a> {
         Err(BatchError::InvalidRecord("varint too long"))
     }
 
-    fn varint(&mut self) -> Result<i32, BatchError> {
+    pub(crate) fn varint(&mut self) -> Result<i32, BatchError> {
         let v = self.varlong()?;
         i32::try_from(v).map_err(|_| BatchError::InvalidRecord("varint out of range"))
     }
 
-    fn skip(&mut self, n: usize) -> Result<(), BatchError> {
+    pub(crate) fn skip(&mut self, n: usize) -> Result<(), BatchError> {
         let end = self
             .pos
             .checked_add(n)
@@ -468,7 +480,7 @@ pub fn record_timestamps(view: &RecordBatchView<'_>) -> Result<Vec<(i64, i64)>, 
     Ok(out)
 }
 
-fn put_varlong(out: &mut Vec<u8>, v: i64) {
+pub(crate) fn put_varlong(out: &mut Vec<u8>, v: i64) {
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
     loop {
         if z < 0x80 {
@@ -480,7 +492,7 @@ fn put_varlong(out: &mut Vec<u8>, v: i64) {
     }
 }
 
-fn put_bytes_field(out: &mut Vec<u8>, field: Option<&[u8]>) {
+pub(crate) fn put_bytes_field(out: &mut Vec<u8>, field: Option<&[u8]>) {
     match field {
         None => put_varlong(out, -1),
         Some(b) => {

@@ -1,5 +1,6 @@
 //! Segmented append-only partition log: one [`PartitionLog`] per partition directory, with
-//! segments, sparse indexes, crash recovery, retention and a leader epoch cache.
+//! segments, sparse indexes, crash recovery, retention, log compaction and a leader epoch
+//! cache.
 //!
 //! # On-disk format
 //!
@@ -21,7 +22,19 @@
 //! * `log-start-offset` — `0` then the log start offset raised by DeleteRecords.
 //!
 //! Checkpoint files are replaced atomically (write `*.tmp`, fsync, rename, fsync directory);
-//! stray `*.tmp` files are removed on open.
+//! stray `*.tmp` files are removed on open (including `<base>.log.cleaned-<n>.tmp`, a
+//! compacted segment not yet swapped in).
+//!
+//! # Compaction
+//!
+//! [`PartitionLog::compact`] (or prepare / [`CompactionJob::run`] / finish, so the expensive
+//! part runs without the partition's lock) keeps the latest record per key in the closed
+//! segments below the high watermark, drops tombstones older than `delete.retention.ms`, and
+//! preserves offsets: a compacted log has gaps, and reads starting in a gap get the next batch.
+//! Batches are copied byte for byte unless they lose records; then they are rebuilt with the
+//! same header (codec, lastOffsetDelta, producer fields) and a new CRC. A rewritten segment is
+//! swapped in with the same write-tmp / fsync / rename discipline, its indexes deleted first
+//! and rebuilt after, so a crash at any point reopens to the old or the new segment.
 //!
 //! # Recovery
 //!
@@ -57,6 +70,7 @@
 //! `writev`; no per-record work. Reads use positional reads and need only `&self`.
 
 mod checkpoint;
+mod compaction;
 mod config;
 mod epoch_cache;
 mod error;
@@ -68,6 +82,7 @@ mod scan;
 mod segment;
 mod time_index;
 
+pub use compaction::{CompactionJob, CompactionStats};
 pub use config::{FlushPolicy, LogConfig};
 pub use error::StorageError;
 pub use log::{AppendInfo, PartitionLog, ReadResult};

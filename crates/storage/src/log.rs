@@ -13,6 +13,7 @@ use weir_protocol::record_batch::{
 };
 
 use crate::checkpoint::{read_log_start, sync_dir, write_log_start};
+use crate::compaction::{self, CleanerState, CompactionJob, CompactionStats};
 use crate::config::{FlushPolicy, LogConfig};
 use crate::epoch_cache::LeaderEpochCache;
 use crate::error::StorageError;
@@ -57,6 +58,9 @@ pub struct PartitionLog {
     log_start_offset: i64,
     epochs: LeaderEpochCache,
     last_flush: Instant,
+    /// What the last compaction pass covered (in memory only: a reopened log compacts once
+    /// in full).
+    cleaner: Option<CleanerState>,
 }
 
 fn now_ms() -> i64 {
@@ -113,6 +117,7 @@ impl PartitionLog {
             log_start_offset: 0,
             epochs: LeaderEpochCache::load(dir)?,
             last_flush: Instant::now(),
+            cleaner: None,
         };
         let first_base = log.segments.keys().next().copied().ok_or_else(no_segment)?;
         let log_end = log.log_end_offset();
@@ -526,6 +531,99 @@ impl PartitionLog {
             }
         }
         Ok(deleted)
+    }
+
+    /// Log compaction for `cleanup.policy=compact` (and `compact,delete`, together with
+    /// [`Self::enforce_retention`]), in one call: [`Self::prepare_compaction`], then
+    /// [`CompactionJob::run`], then [`Self::finish_compaction`]. In the closed segments, keeps
+    /// only the latest record of each key among batches whose last offset is below
+    /// `upper_bound` (pass the high watermark), plus null-key records, control batches, and
+    /// tombstones whose batch max timestamp is not older than `now_ms - delete_retention_ms`.
+    /// The active segment and anything at or above `upper_bound` are never changed. Offsets
+    /// are preserved (the log gets gaps, which reads skip); the log start and end offsets and
+    /// the leader epoch cache are unchanged. See the `compaction` module docs for the exact
+    /// rules and the crash-safe on-disk order.
+    ///
+    /// This holds `&mut self` for the whole pass; a broker should rather prepare and finish
+    /// under its lock and `run` without it.
+    pub fn compact(
+        &mut self,
+        upper_bound: i64,
+        now_ms: i64,
+        delete_retention_ms: i64,
+    ) -> Result<CompactionStats, StorageError> {
+        self.compact_with(compaction::Params {
+            upper_bound,
+            now_ms,
+            delete_retention_ms,
+            crash_after: None,
+        })
+    }
+
+    /// `compact` with explicit parameters (tests inject crashes through them).
+    pub(crate) fn compact_with(
+        &mut self,
+        params: compaction::Params,
+    ) -> Result<CompactionStats, StorageError> {
+        match self.prepare_with(params)? {
+            None => Ok(CompactionStats {
+                up_to_date: true,
+                ..CompactionStats::default()
+            }),
+            Some(mut job) => {
+                job.run()?;
+                self.finish_compaction(job)
+            }
+        }
+    }
+
+    /// First step of a compaction pass (arguments as for [`Self::compact`]); cheap: takes
+    /// duplicated handles on the closed segments. `None` when a pass would change nothing:
+    /// since the previous pass (in this process) `min(upper_bound, active segment base)` and
+    /// `delete_retention_ms` are the same and no retained tombstone has expired. Run the job
+    /// with [`CompactionJob::run`] (no access to the log needed), then hand it to
+    /// [`Self::finish_compaction`].
+    pub fn prepare_compaction(
+        &self,
+        upper_bound: i64,
+        now_ms: i64,
+        delete_retention_ms: i64,
+    ) -> Result<Option<CompactionJob>, StorageError> {
+        self.prepare_with(compaction::Params {
+            upper_bound,
+            now_ms,
+            delete_retention_ms,
+            crash_after: None,
+        })
+    }
+
+    fn prepare_with(
+        &self,
+        params: compaction::Params,
+    ) -> Result<Option<CompactionJob>, StorageError> {
+        let active_base = self.active()?.base_offset();
+        let end = params.end(active_base);
+        let current = self
+            .cleaner
+            .is_some_and(|s| s.is_current(end, params.delete_retention_ms, params.now_ms));
+        if current {
+            return Ok(None);
+        }
+        CompactionJob::prepare(&self.dir, &self.segments, params).map(Some)
+    }
+
+    /// Last step of a compaction pass: swaps the cleaned segments in (running the job first
+    /// if it has not run). If any segment the job read changed since `prepare_compaction`
+    /// (deleted by retention, truncated, compacted by another job), nothing is swapped and the
+    /// discarded copies are counted in `segments_stale`. Costs, per cleaned segment, a few fsyncs and one
+    /// sequential read of the cleaned file to rebuild its indexes.
+    pub fn finish_compaction(
+        &mut self,
+        job: CompactionJob,
+    ) -> Result<CompactionStats, StorageError> {
+        let (stats, state) = job.finish(&mut self.segments, self.config.index_interval_bytes)?;
+        self.cleaner = state;
+        Ok(stats)
     }
 
     /// OffsetForLeaderEpoch (Kafka semantics): the largest epoch <= `epoch` and the start

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use weir_protocol::record_batch::{
-    record_timestamps, BatchIter, Compression, RecordBatchView, BATCH_HEADER_LEN,
+    record_timestamps, BatchError, BatchIter, Compression, RecordBatchView, BATCH_HEADER_LEN,
 };
 
 use crate::error::StorageError;
@@ -20,6 +20,8 @@ use crate::time_index::{TimeEntry, TimeIndex};
 
 /// Bytes read at a time when walking batch headers from an index entry.
 const SCAN_CHUNK: usize = 16 * 1024;
+/// Bytes read at a time when walking whole batches (compaction).
+const WALK_CHUNK: usize = 1 << 20;
 
 /// Path of a segment file: `<20-digit zero-padded base offset>.<ext>`.
 pub(crate) fn segment_path(dir: &Path, base_offset: i64, ext: &str) -> PathBuf {
@@ -62,6 +64,16 @@ pub(crate) struct Segment {
     created_ms: i64,
     /// Written since the last fsync.
     dirty: bool,
+    /// Unique per `Segment` value in this process, so work prepared against one instance
+    /// (compaction) can tell it was replaced.
+    generation: u64,
+}
+
+/// Source of `Segment::generation`.
+static NEXT_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn next_generation() -> u64 {
+    NEXT_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl Segment {
@@ -89,6 +101,7 @@ impl Segment {
             max_timestamp: None,
             created_ms: now_ms,
             dirty: false,
+            generation: next_generation(),
         })
     }
 
@@ -144,6 +157,7 @@ impl Segment {
             max_timestamp: None,
             created_ms: mtime_ms(file),
             dirty: false,
+            generation: next_generation(),
         };
         seg.max_timestamp = seg
             .time_index
@@ -168,6 +182,21 @@ impl Segment {
         seg.size = end.valid_end;
         (&seg.file).seek(SeekFrom::Start(seg.size))?;
         Ok(Some(seg))
+    }
+
+    /// Opens a closed segment whose `.log` was just replaced (compaction), rebuilding both
+    /// indexes from the log and fsyncing them; the caller has already removed the old ones.
+    pub(crate) fn rebuild(
+        dir: &Path,
+        base_offset: i64,
+        index_interval: u64,
+    ) -> Result<Self, StorageError> {
+        let log_path = segment_path(dir, base_offset, "log");
+        let file = OpenOptions::new().read(true).write(true).open(&log_path)?;
+        let seg = Self::recover(dir, base_offset, log_path, file, index_interval)?;
+        seg.index.sync()?;
+        seg.time_index.sync()?;
+        Ok(seg)
     }
 
     /// Full validation: keep the longest valid prefix, truncate the rest, rebuild indexes.
@@ -195,6 +224,7 @@ impl Segment {
             max_timestamp: None,
             created_ms,
             dirty: false,
+            generation: next_generation(),
         };
         let file = seg.file.try_clone()?;
         let end = scan_batches(&file, 0, file_len, base_offset, |pos, meta| {
@@ -367,6 +397,34 @@ impl Segment {
         Ok(buf)
     }
 
+    /// A reader over the segment's current bytes that needs no access to the log, so
+    /// compaction can walk a closed segment without holding the partition's lock.
+    pub(crate) fn reader(&self) -> io::Result<SegmentReader> {
+        Ok(SegmentReader {
+            file: self.file.try_clone()?,
+            size: self.size,
+            path: self.log_path.clone(),
+            identity: self.identity(),
+            modified: self.file.metadata()?.modified()?,
+        })
+    }
+
+    /// `(generation, size)`: changes when the segment is replaced, reopened or written to, so
+    /// a compaction prepared earlier can tell its snapshot is stale.
+    pub(crate) fn identity(&self) -> (u64, u64) {
+        (self.generation, self.size)
+    }
+
+    /// Path of the `.log` file.
+    pub(crate) fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// Paths of the offset and time index files.
+    pub(crate) fn index_paths(&self) -> [&Path; 2] {
+        [self.index.path(), self.time_index.path()]
+    }
+
     /// Reads and parses-checks the whole batch at `pos` (not the hot path).
     fn batch_at(&self, pos: u64) -> Result<(BatchMeta, Vec<u8>), StorageError> {
         let h = self.header_at(pos)?;
@@ -486,6 +544,78 @@ impl Segment {
             Some(ts) if ts >= 0 => ts,
             _ => mtime_ms(&self.file),
         }
+    }
+}
+
+/// A read-only handle on a closed segment's bytes (a duplicated file descriptor and the valid
+/// size), detached from the log.
+pub(crate) struct SegmentReader {
+    file: File,
+    size: u64,
+    path: PathBuf,
+    /// `Segment::identity` when the reader was taken.
+    pub(crate) identity: (u64, u64),
+    /// mtime of the `.log` file when the reader was taken.
+    pub(crate) modified: std::time::SystemTime,
+}
+
+impl SegmentReader {
+    /// Bytes of valid batches.
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn read_exact_at(&self, pos: u64, len: u64) -> Result<Vec<u8>, StorageError> {
+        if !matches!(pos.checked_add(len), Some(end) if end <= self.size) {
+            return Err(StorageError::Corrupt(format!(
+                "read of {len} bytes at {pos} past end {} of {}",
+                self.size,
+                self.path.display()
+            )));
+        }
+        let mut buf = vec![0u8; len as usize];
+        self.file.read_exact_at(&mut buf, pos)?;
+        Ok(buf)
+    }
+
+    /// Calls `f` with every batch in order (not the hot path: compaction). Reads about 1 MiB
+    /// at a time; a batch larger than that is read on its own. A batch that does not parse is
+    /// corruption (the segment was validated when it was opened).
+    pub(crate) fn for_each_batch(
+        &self,
+        mut f: impl FnMut(RecordBatchView<'_>) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        let mut pos = 0u64;
+        while pos < self.size {
+            let want = (self.size - pos).min(WALK_CHUNK as u64);
+            let buf = self.read_exact_at(pos, want)?;
+            let mut used = 0usize;
+            for batch in BatchIter::new(&buf) {
+                match batch {
+                    Ok(view) => {
+                        used += view.total_len();
+                        f(view)?;
+                    }
+                    Err(BatchError::Incomplete { .. }) => break,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if used == 0 {
+                let header = self.read_exact_at(pos, BATCH_HEADER_LEN as u64)?;
+                let meta = BatchMeta::decode(&header).ok_or_else(|| {
+                    StorageError::Corrupt(format!(
+                        "bad batch header at {pos} in {}",
+                        self.path.display()
+                    ))
+                })?;
+                let bytes = self.read_exact_at(pos, meta.len)?;
+                let view = RecordBatchView::parse(&bytes)?;
+                used = view.total_len();
+                f(view)?;
+            }
+            pos += used as u64;
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,61 @@
+//! DescribeGroups: state, protocol and members of each group (member metadata and assignments
+//! only while Stable, as Kafka). An unknown group is described as "Dead" with no error, which
+//! is what Kafka answers up to v5.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::broker::Broker;
+use crate::router::RequestContext;
+
+/// Kafka's value for "authorized operations not requested".
+const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
+
+/// Answers DescribeGroups.
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
+    let groups = request
+        .groups
+        .into_iter()
+        .map(|id| {
+            let base = DescribedGroup::default().with_group_id(id.clone());
+            let base = if ctx.version >= 3 {
+                base.with_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
+            } else {
+                base
+            };
+            let Some(g) = broker.groups.describe(&id.0) else {
+                return base.with_group_state(StrBytes::from_static_str("Dead"));
+            };
+            let members = g
+                .members
+                .into_iter()
+                .map(|m| {
+                    let member = DescribedGroupMember::default()
+                        .with_member_id(StrBytes::from_string(m.member_id))
+                        .with_client_id(StrBytes::from_string(m.client_id))
+                        .with_client_host(StrBytes::from_string(m.client_host))
+                        .with_member_metadata(m.metadata)
+                        .with_member_assignment(m.assignment);
+                    if ctx.version >= 4 {
+                        member
+                            .with_group_instance_id(m.group_instance_id.map(StrBytes::from_string))
+                    } else {
+                        member
+                    }
+                })
+                .collect();
+            base.with_group_state(StrBytes::from_static_str(g.state))
+                .with_protocol_type(StrBytes::from_string(g.protocol_type))
+                .with_protocol_data(StrBytes::from_string(g.protocol))
+                .with_members(members)
+        })
+        .collect();
+    DescribeGroupsResponse::default().with_groups(groups)
+}

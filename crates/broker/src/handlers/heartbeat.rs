@@ -1,0 +1,25 @@
+//! Heartbeat (classic protocol): keeps a member's session alive; REBALANCE_IN_PROGRESS tells it
+//! to rejoin.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
+use weir_group::types::MemberRef;
+
+use crate::broker::Broker;
+use crate::router::RequestContext;
+
+/// Answers Heartbeat.
+pub async fn handle(
+    broker: &Arc<Broker>,
+    _ctx: &RequestContext,
+    request: HeartbeatRequest,
+) -> HeartbeatResponse {
+    let who = MemberRef {
+        member_id: request.member_id.to_string(),
+        group_instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
+        generation_id: request.generation_id,
+    };
+    let error = broker.groups.heartbeat(&request.group_id.0, &who);
+    HeartbeatResponse::default().with_error_code(error.map_or(0, |e| e.code()))
+}

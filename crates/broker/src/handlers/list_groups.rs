@@ -1,0 +1,55 @@
+//! ListGroups: every group this broker coordinates, with its protocol type, state (v4+, with a
+//! states filter) and type (v5+: always "classic" here; a types filter without "classic"
+//! matches nothing).
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::broker::Broker;
+use crate::router::RequestContext;
+
+/// Answers ListGroups.
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: ListGroupsRequest,
+) -> ListGroupsResponse {
+    let states: Vec<String> = request
+        .states_filter
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let classic_wanted = ctx.version < 5
+        || request.types_filter.is_empty()
+        || request
+            .types_filter
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case("classic"));
+    let groups = if classic_wanted {
+        broker.groups.list(&states)
+    } else {
+        Vec::new()
+    };
+    let groups = groups
+        .into_iter()
+        .map(|g| {
+            let listed = ListedGroup::default()
+                .with_group_id(GroupId(StrBytes::from_string(g.group_id)))
+                .with_protocol_type(StrBytes::from_string(g.protocol_type));
+            let listed = if ctx.version >= 4 {
+                listed.with_group_state(StrBytes::from_static_str(g.state))
+            } else {
+                listed
+            };
+            if ctx.version >= 5 {
+                listed.with_group_type(StrBytes::from_static_str("classic"))
+            } else {
+                listed
+            }
+        })
+        .collect();
+    ListGroupsResponse::default().with_groups(groups)
+}

@@ -1,0 +1,103 @@
+//! OffsetCommit: stores a group's consumed positions in `__consumer_offsets`. Members of a
+//! classic group are checked for member id and generation; generation -1 without a member id is
+//! a simple commit (assign()-only consumers, admin tools), allowed while the group is empty.
+//! Partitions that do not exist get UNKNOWN_TOPIC_OR_PARTITION, as in Kafka.
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+use weir_group::types::{CommitPartition, MemberRef};
+
+use crate::broker::Broker;
+use crate::offsets_topic::{self, BrokerOffsetsLog};
+use crate::router::RequestContext;
+
+/// Answers OffsetCommit.
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: OffsetCommitRequest,
+) -> OffsetCommitResponse {
+    let group = request.group_id.0.to_string();
+    let who = MemberRef {
+        member_id: request.member_id.to_string(),
+        group_instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
+        generation_id: request.generation_id_or_member_epoch,
+    };
+    let state = broker.metadata.state();
+    let exists = |topic: &str, partition: i32| {
+        state
+            .topic(topic)
+            .is_some_and(|t| partition >= 0 && (partition as usize) < t.partitions.len())
+    };
+    // (topic, partition, error) in request order; None = to be committed.
+    let mut results: Vec<(String, i32, Option<ResponseError>)> = Vec::new();
+    let mut to_commit = Vec::new();
+    for t in &request.topics {
+        let topic = t.name.0.to_string();
+        for p in &t.partitions {
+            if exists(&topic, p.partition_index) {
+                to_commit.push(CommitPartition {
+                    topic: topic.clone(),
+                    partition: p.partition_index,
+                    offset: p.committed_offset,
+                    leader_epoch: if ctx.version >= 6 {
+                        p.committed_leader_epoch
+                    } else {
+                        -1
+                    },
+                    metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+                });
+                results.push((topic.clone(), p.partition_index, None));
+            } else {
+                results.push((
+                    topic.clone(),
+                    p.partition_index,
+                    Some(ResponseError::UnknownTopicOrPartition),
+                ));
+            }
+        }
+    }
+    if !to_commit.is_empty() {
+        let committed = match offsets_topic::ensure(broker).await {
+            Err(e) => to_commit
+                .iter()
+                .map(|c| (c.topic.clone(), c.partition, Some(e)))
+                .collect(),
+            Ok(()) => broker
+                .groups
+                .commit(&BrokerOffsetsLog(broker), &group, &who, &to_commit),
+        };
+        let mut committed = committed.into_iter();
+        for r in results.iter_mut().filter(|r| r.2.is_none()) {
+            if let Some((_, _, e)) = committed.next() {
+                r.2 = e;
+            }
+        }
+    }
+    let mut results = results.into_iter();
+    let topics = request
+        .topics
+        .iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let error = results.next().and_then(|r| r.2);
+                    OffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(error.map_or(0, |e| e.code()))
+                })
+                .collect();
+            OffsetCommitResponseTopic::default()
+                .with_name(t.name.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetCommitResponse::default().with_topics(topics)
+}

@@ -1,0 +1,108 @@
+//! OffsetFetch: a group's committed offsets (v0-7 one group, v8+ several). A partition without
+//! a committed offset gets offset -1. `require_stable` is always satisfied: without
+//! transactions there are no pending offset commits.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use weir_group::types::FetchedOffset;
+
+use crate::broker::Broker;
+use crate::router::RequestContext;
+
+/// Answers OffsetFetch.
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: OffsetFetchRequest,
+) -> OffsetFetchResponse {
+    let version = ctx.version;
+    if version >= 8 {
+        let groups = request
+            .groups
+            .iter()
+            .map(|g| {
+                let wanted: Option<Vec<(String, Vec<i32>)>> = g.topics.as_ref().map(|ts| {
+                    ts.iter()
+                        .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
+                        .collect()
+                });
+                let offsets = broker
+                    .groups
+                    .fetch_offsets(&g.group_id.0, wanted.as_deref());
+                let topics = group_by_topic(offsets)
+                    .into_iter()
+                    .map(|(topic, offsets)| {
+                        OffsetFetchResponseTopics::default()
+                            .with_name(TopicName(StrBytes::from_string(topic)))
+                            .with_partitions(
+                                offsets
+                                    .into_iter()
+                                    .map(|o| {
+                                        OffsetFetchResponsePartitions::default()
+                                            .with_partition_index(o.partition)
+                                            .with_committed_offset(o.offset)
+                                            .with_committed_leader_epoch(o.leader_epoch)
+                                            .with_metadata(Some(StrBytes::from_string(o.metadata)))
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect();
+                OffsetFetchResponseGroup::default()
+                    .with_group_id(g.group_id.clone())
+                    .with_topics(topics)
+            })
+            .collect();
+        return OffsetFetchResponse::default().with_groups(groups);
+    }
+    let wanted: Option<Vec<(String, Vec<i32>)>> = request.topics.as_ref().map(|ts| {
+        ts.iter()
+            .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
+            .collect()
+    });
+    let offsets = broker
+        .groups
+        .fetch_offsets(&request.group_id.0, wanted.as_deref());
+    let topics = group_by_topic(offsets)
+        .into_iter()
+        .map(|(topic, offsets)| {
+            OffsetFetchResponseTopic::default()
+                .with_name(TopicName(StrBytes::from_string(topic)))
+                .with_partitions(
+                    offsets
+                        .into_iter()
+                        .map(|o| {
+                            let p = OffsetFetchResponsePartition::default()
+                                .with_partition_index(o.partition)
+                                .with_committed_offset(o.offset)
+                                .with_metadata(Some(StrBytes::from_string(o.metadata)));
+                            if version >= 5 {
+                                p.with_committed_leader_epoch(o.leader_epoch)
+                            } else {
+                                p
+                            }
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    OffsetFetchResponse::default().with_topics(topics)
+}
+
+/// Groups offsets by topic, keeping the order topics first appear in.
+fn group_by_topic(offsets: Vec<FetchedOffset>) -> Vec<(String, Vec<FetchedOffset>)> {
+    let mut out: Vec<(String, Vec<FetchedOffset>)> = Vec::new();
+    for o in offsets {
+        match out.iter_mut().find(|(t, _)| *t == o.topic) {
+            Some((_, list)) => list.push(o),
+            None => out.push((o.topic.clone(), vec![o])),
+        }
+    }
+    out
+}

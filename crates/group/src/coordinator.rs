@@ -1,0 +1,523 @@
+//! The group coordinator: one [`Shard`] per `__consumer_offsets` partition behind its own lock,
+//! the JoinGroup/SyncGroup requests waiting for a rebalance, the timer that expires sessions, and
+//! the edge where records are appended to the log.
+//!
+//! A JoinGroup or SyncGroup that must wait registers a oneshot channel and awaits it outside the
+//! lock; the shard step that completes the rebalance answers it. Records are appended while the
+//! shard's lock is held, so the log holds them in the order the state machine decided them.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::{oneshot, Notify};
+use tokio::time::Instant;
+use weir_protocol::kafka_protocol::error::ResponseError;
+
+use crate::group::{Effects, Reply};
+use crate::records::{build_batch, read_batches, LogRecord};
+use crate::shard::Shard;
+use crate::types::{
+    CommitPartition, DescribedGroup, FetchedOffset, GroupConfig, JoinRequest, JoinResponse,
+    ListedGroup, MemberRef, Now, SyncRequest, SyncResponse,
+};
+
+/// Why appending to `__consumer_offsets` failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot append to __consumer_offsets-{partition}: {reason}")]
+pub struct AppendError {
+    /// The partition.
+    pub partition: i32,
+    /// What went wrong.
+    pub reason: String,
+}
+
+/// Where the coordinator's records go: the `__consumer_offsets` partitions. The broker
+/// implements it over its partition logs; tests over a vector.
+pub trait OffsetsLog: Send + Sync {
+    /// Appends one record batch (v2, as built by [`build_batch`]) to `partition`.
+    fn append(&self, partition: i32, batch: Bytes) -> Result<(), AppendError>;
+}
+
+type Waiters<T> = HashMap<(String, String), oneshot::Sender<T>>;
+
+struct ShardCell {
+    shard: Shard,
+    joins: Waiters<JoinResponse>,
+    syncs: Waiters<SyncResponse>,
+}
+
+/// Kafka's placement of a group on a `__consumer_offsets` partition:
+/// `Utils.abs(groupId.hashCode()) % partitions`, with Java's `String.hashCode` over UTF-16 units
+/// (`Utils.abs` maps `i32::MIN` to 0).
+pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
+    let mut h: i32 = 0;
+    for unit in group_id.encode_utf16() {
+        h = h.wrapping_mul(31).wrapping_add(i32::from(unit));
+    }
+    let abs = if h == i32::MIN { 0 } else { h.abs() };
+    abs % partitions.max(1)
+}
+
+/// The group coordinator for every group of this broker.
+pub struct GroupCoordinator {
+    shards: Vec<Mutex<ShardCell>>,
+    wake: Notify,
+}
+
+impl GroupCoordinator {
+    /// A coordinator over `partitions` partitions of `__consumer_offsets`, with no groups yet.
+    pub fn new(config: GroupConfig, partitions: i32) -> Self {
+        let shards = (0..partitions.max(1))
+            .map(|_| {
+                Mutex::new(ShardCell {
+                    shard: Shard::new(config.clone()),
+                    joins: HashMap::new(),
+                    syncs: HashMap::new(),
+                })
+            })
+            .collect();
+        GroupCoordinator {
+            shards,
+            wake: Notify::new(),
+        }
+    }
+
+    /// Number of `__consumer_offsets` partitions.
+    pub fn partitions(&self) -> i32 {
+        self.shards.len() as i32
+    }
+
+    /// The `__consumer_offsets` partition of a group.
+    pub fn partition_for(&self, group_id: &str) -> i32 {
+        partition_for(group_id, self.partitions())
+    }
+
+    fn cell(&self, partition: i32) -> MutexGuard<'_, ShardCell> {
+        let idx = usize::try_from(partition).unwrap_or(0) % self.shards.len();
+        self.shards[idx]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Replays stored batches of one partition (start-up recovery). Records that do not decode
+    /// are skipped with a warning.
+    pub fn replay_batches(&self, partition: i32, batches: Bytes) {
+        let records = match read_batches(batches) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(partition, error = %e, "unreadable __consumer_offsets batch skipped");
+                return;
+            }
+        };
+        let now = Now::current();
+        let mut cell = self.cell(partition);
+        for record in records {
+            match record {
+                Ok(r) => cell.shard.replay(&r, now),
+                Err(e) => {
+                    tracing::warn!(partition, error = %e, "undecodable __consumer_offsets record skipped")
+                }
+            }
+        }
+        drop(cell);
+        self.wake.notify_one();
+    }
+
+    /// Appends records and answers waiting requests; called with the shard locked.
+    fn finish(
+        &self,
+        cell: &mut ShardCell,
+        partition: i32,
+        group: &str,
+        fx: Effects,
+        log: &dyn OffsetsLog,
+    ) {
+        if !fx.records.is_empty() {
+            if let Err(e) = append(log, partition, &fx.records) {
+                tracing::error!(group, error = %e, "group state not persisted");
+            }
+        }
+        for (member, response) in fx.joins {
+            if let Some(tx) = cell.joins.remove(&(group.to_string(), member)) {
+                let _ = tx.send(response);
+            }
+        }
+        for (member, response) in fx.syncs {
+            if let Some(tx) = cell.syncs.remove(&(group.to_string(), member)) {
+                let _ = tx.send(response);
+            }
+        }
+    }
+
+    /// JoinGroup: answers when the join phase completes (or at once on errors).
+    pub async fn join(&self, log: &dyn OffsetsLog, req: JoinRequest) -> JoinResponse {
+        let partition = self.partition_for(&req.group_id);
+        let waiter = {
+            let mut cell = self.cell(partition);
+            let mut fx = Effects::default();
+            let reply = cell.shard.join(&req, Now::current(), &mut fx);
+            let waiter = match reply {
+                Reply::Done(r) => Err(r),
+                Reply::Pending { member_id } => {
+                    let (tx, rx) = oneshot::channel();
+                    cell.joins.insert((req.group_id.clone(), member_id), tx);
+                    Ok(rx)
+                }
+            };
+            self.finish(&mut cell, partition, &req.group_id, fx, log);
+            waiter
+        };
+        self.wake.notify_one();
+        match waiter {
+            Err(done) => done,
+            Ok(rx) => rx.await.unwrap_or_else(|_| {
+                // Replaced by a newer JoinGroup of the same member.
+                JoinResponse::error(ResponseError::RebalanceInProgress, &req.member_id)
+            }),
+        }
+    }
+
+    /// SyncGroup: answers when the leader's assignment arrives (or at once).
+    pub async fn sync(&self, log: &dyn OffsetsLog, req: SyncRequest) -> SyncResponse {
+        let partition = self.partition_for(&req.group_id);
+        let waiter = {
+            let mut cell = self.cell(partition);
+            let mut fx = Effects::default();
+            let reply = cell.shard.sync(&req, Now::current(), &mut fx);
+            let waiter = match reply {
+                Reply::Done(r) => Err(r),
+                Reply::Pending { member_id } => {
+                    let (tx, rx) = oneshot::channel();
+                    cell.syncs.insert((req.group_id.clone(), member_id), tx);
+                    Ok(rx)
+                }
+            };
+            self.finish(&mut cell, partition, &req.group_id, fx, log);
+            waiter
+        };
+        self.wake.notify_one();
+        match waiter {
+            Err(done) => done,
+            Ok(rx) => rx
+                .await
+                .unwrap_or_else(|_| SyncResponse::error(ResponseError::RebalanceInProgress)),
+        }
+    }
+
+    /// Heartbeat.
+    pub fn heartbeat(&self, group: &str, who: &MemberRef) -> Option<ResponseError> {
+        let partition = self.partition_for(group);
+        let result = self
+            .cell(partition)
+            .shard
+            .heartbeat(group, who, Now::current());
+        self.wake.notify_one();
+        result
+    }
+
+    /// LeaveGroup: one answer per member, or a group-level error.
+    pub fn leave(
+        &self,
+        log: &dyn OffsetsLog,
+        group: &str,
+        members: &[MemberRef],
+    ) -> Result<Vec<Option<ResponseError>>, ResponseError> {
+        let partition = self.partition_for(group);
+        let mut cell = self.cell(partition);
+        let mut fx = Effects::default();
+        let result = cell.shard.leave(group, members, Now::current(), &mut fx);
+        self.finish(&mut cell, partition, group, fx, log);
+        drop(cell);
+        self.wake.notify_one();
+        result
+    }
+
+    /// OffsetCommit: (topic, partition, error) per partition. Offsets are appended first and
+    /// applied only once in the log.
+    pub fn commit(
+        &self,
+        log: &dyn OffsetsLog,
+        group: &str,
+        who: &MemberRef,
+        partitions: &[CommitPartition],
+    ) -> Vec<(String, i32, Option<ResponseError>)> {
+        let partition = self.partition_for(group);
+        let now = Now::current();
+        let mut cell = self.cell(partition);
+        let mut plan = cell.shard.commit(group, who, partitions, now);
+        if !plan.records.is_empty() {
+            match append(log, partition, &plan.records) {
+                Ok(()) => {
+                    for r in &plan.records {
+                        cell.shard.replay(r, now);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(group, error = %e, "offset commit not persisted");
+                    for r in &mut plan.results {
+                        if r.2.is_none() {
+                            r.2 = Some(ResponseError::CoordinatorNotAvailable);
+                        }
+                    }
+                }
+            }
+        }
+        drop(cell);
+        self.wake.notify_one();
+        plan.results
+    }
+
+    /// OffsetFetch for one group.
+    pub fn fetch_offsets(
+        &self,
+        group: &str,
+        wanted: Option<&[(String, Vec<i32>)]>,
+    ) -> Vec<FetchedOffset> {
+        self.cell(self.partition_for(group))
+            .shard
+            .fetch_offsets(group, wanted)
+    }
+
+    /// OffsetDelete: per-partition errors, or a group-level error.
+    pub fn delete_offsets(
+        &self,
+        log: &dyn OffsetsLog,
+        group: &str,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<Option<ResponseError>>, ResponseError> {
+        let partition = self.partition_for(group);
+        let mut cell = self.cell(partition);
+        let (errors, records) = cell.shard.delete_offsets(group, partitions)?;
+        if !records.is_empty() {
+            append(log, partition, &records).map_err(|e| {
+                tracing::error!(group, error = %e, "offset deletion not persisted");
+                ResponseError::CoordinatorNotAvailable
+            })?;
+            let now = Now::current();
+            for r in &records {
+                cell.shard.replay(r, now);
+            }
+        }
+        Ok(errors)
+    }
+
+    /// ListGroups over every shard.
+    pub fn list(&self, states: &[String]) -> Vec<ListedGroup> {
+        let mut out = Vec::new();
+        for p in 0..self.partitions() {
+            out.extend(self.cell(p).shard.list(states));
+        }
+        out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        out
+    }
+
+    /// DescribeGroups for one group; `None` if unknown.
+    pub fn describe(&self, group: &str) -> Option<DescribedGroup> {
+        self.cell(self.partition_for(group)).shard.describe(group)
+    }
+
+    /// DeleteGroups for one group.
+    pub fn delete_group(&self, log: &dyn OffsetsLog, group: &str) -> Option<ResponseError> {
+        let partition = self.partition_for(group);
+        let mut cell = self.cell(partition);
+        let records = match cell.shard.delete_group(group) {
+            Ok(r) => r,
+            Err(e) => return Some(e),
+        };
+        if let Err(e) = append(log, partition, &records) {
+            tracing::error!(group, error = %e, "group deletion not persisted");
+            return Some(ResponseError::CoordinatorNotAvailable);
+        }
+        let now = Now::current();
+        for r in &records {
+            cell.shard.replay(r, now);
+        }
+        None
+    }
+
+    /// Applies the passage of time to every shard whose deadline has come.
+    pub fn tick(&self, log: &dyn OffsetsLog) {
+        let now = Now::current();
+        for p in 0..self.partitions() {
+            let mut cell = self.cell(p);
+            if cell.shard.next_deadline().is_none_or(|d| d > now.instant) {
+                continue;
+            }
+            for (group, fx) in cell.shard.tick(now) {
+                self.finish(&mut cell, p, &group, fx, log);
+            }
+        }
+    }
+
+    /// The earliest deadline of any group.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        (0..self.partitions())
+            .filter_map(|p| self.cell(p).shard.next_deadline())
+            .min()
+    }
+
+    /// Drives session and rebalance timeouts forever: sleeps until the next deadline or until a
+    /// request changed the deadlines, then ticks. Run it as a task; abort it to stop.
+    pub async fn run_timers(&self, log: &dyn OffsetsLog) {
+        loop {
+            let notified = self.wake.notified();
+            match self.next_deadline() {
+                Some(deadline) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(deadline) => {}
+                        _ = notified => {}
+                    }
+                }
+                None => notified.await,
+            }
+            self.tick(log);
+        }
+    }
+}
+
+fn append(log: &dyn OffsetsLog, partition: i32, records: &[LogRecord]) -> Result<(), AppendError> {
+    let batch = build_batch(records, Now::current().wall_ms).map_err(|e| AppendError {
+        partition,
+        reason: e.to_string(),
+    })?;
+    log.append(partition, batch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[derive(Default)]
+    struct MemLog(Mutex<Vec<(i32, Bytes)>>);
+
+    impl OffsetsLog for MemLog {
+        fn append(&self, partition: i32, batch: Bytes) -> Result<(), AppendError> {
+            self.0.lock().unwrap().push((partition, batch));
+            Ok(())
+        }
+    }
+
+    fn join_req(group: &str, member: &str) -> JoinRequest {
+        JoinRequest {
+            group_id: group.into(),
+            member_id: member.into(),
+            client_id: "c".into(),
+            session_timeout_ms: 6_000,
+            rebalance_timeout_ms: 60_000,
+            protocol_type: "consumer".into(),
+            protocols: vec![("range".into(), Bytes::from_static(b"m"))],
+            require_known_member_id: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn placement_matches_kafka() {
+        // Java: Utils.abs("my-group".hashCode()) % 50 == 12; "" hashes to 0.
+        assert_eq!(partition_for("", 50), 0);
+        assert_eq!(partition_for("my-group", 50), 12);
+        assert!((0..50).contains(&partition_for("\u{1F600}group", 50)));
+    }
+
+    async fn join_twice(c: &GroupCoordinator, log: &dyn OffsetsLog, group: &str) -> JoinResponse {
+        let first = c.join(log, join_req(group, "")).await;
+        assert_eq!(first.error, Some(ResponseError::MemberIdRequired));
+        c.join(log, join_req(group, &first.member_id)).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_join_is_answered_and_a_silent_member_expires() {
+        let c = Arc::new(GroupCoordinator::new(GroupConfig::default(), 3));
+        let log = Arc::new(MemLog::default());
+        let timers = {
+            let (c, log) = (c.clone(), log.clone());
+            tokio::spawn(async move { c.run_timers(&*log).await })
+        };
+        let a = join_twice(&c, &*log, "g").await;
+        assert_eq!(a.error, None);
+        assert_eq!(a.generation_id, 1);
+        let sync = SyncRequest {
+            group_id: "g".into(),
+            generation_id: 1,
+            member_id: a.member_id.clone(),
+            assignments: vec![(a.member_id.clone(), Bytes::from_static(b"A"))],
+            ..Default::default()
+        };
+        assert_eq!(
+            c.sync(&*log, sync).await.assignment,
+            Bytes::from_static(b"A")
+        );
+
+        // b joins: it waits until a rejoins (a learns it from its heartbeat).
+        let b_join = {
+            let (c, log) = (c.clone(), log.clone());
+            tokio::spawn(async move { join_twice(&c, &*log, "g").await })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let who_a = MemberRef {
+            member_id: a.member_id.clone(),
+            group_instance_id: None,
+            generation_id: 1,
+        };
+        assert_eq!(
+            c.heartbeat("g", &who_a),
+            Some(ResponseError::RebalanceInProgress)
+        );
+        let a2 = c.join(&*log, join_req("g", &a.member_id)).await;
+        let b = b_join.await.unwrap();
+        assert_eq!((a2.generation_id, b.generation_id), (2, 2));
+        assert_eq!(a2.members.len(), 2);
+
+        // Nobody syncs or heartbeats any more: both expire after the session timeout and the
+        // group ends up empty, without anyone calling in.
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        let d = c.describe("g").unwrap();
+        assert_eq!(d.state, "Empty");
+        timers.abort();
+        // Stable at generation 1, then Empty: both recorded.
+        assert!(log.0.lock().unwrap().len() >= 2);
+        let p = c.partition_for("g");
+        assert!(log.0.lock().unwrap().iter().all(|(part, _)| *part == p));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn state_recovers_from_the_appended_batches() {
+        let c = GroupCoordinator::new(GroupConfig::default(), 3);
+        let log = MemLog::default();
+        let simple = MemberRef {
+            member_id: String::new(),
+            group_instance_id: None,
+            generation_id: -1,
+        };
+        let parts = [CommitPartition {
+            topic: "t".into(),
+            partition: 0,
+            offset: 42,
+            leader_epoch: -1,
+            metadata: None,
+        }];
+        assert_eq!(c.commit(&log, "g", &simple, &parts)[0].2, None);
+        let a = join_twice(&c, &log, "other").await;
+        assert_eq!(a.error, None);
+
+        let restarted = GroupCoordinator::new(GroupConfig::default(), 3);
+        for (p, batch) in log.0.lock().unwrap().iter() {
+            restarted.replay_batches(*p, batch.clone());
+        }
+        let got = restarted.fetch_offsets("g", None);
+        assert_eq!(got[0].offset, 42);
+        assert_eq!(
+            restarted.list(&[]).len(),
+            1,
+            "a join phase alone is not persisted"
+        );
+        assert_eq!(restarted.delete_group(&log, "g"), None);
+        assert_eq!(
+            restarted.delete_group(&log, "g"),
+            Some(ResponseError::GroupIdNotFound)
+        );
+    }
+}
