@@ -1,7 +1,7 @@
 """kafkajs 2.2.4 (pure JavaScript) against weir, through the scripts in compat-tests/node/.
 
-kafkajs's consumer needs consumer groups, which weir does not have yet, so what kafkajs
-produces is read back with confluent-kafka (assign) here."""
+What kafkajs produces is read back with confluent-kafka (assign) here; kafkajs's own group
+consumer is exercised in test_groups_clients.py."""
 
 from __future__ import annotations
 

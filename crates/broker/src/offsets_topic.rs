@@ -1,8 +1,9 @@
 //! The broker's side of the group coordinator: the internal compacted topic
 //! `__consumer_offsets` that holds group metadata and committed offsets.
 //!
-//! - created on first use by a group API (as Kafka does), with `cleanup.policy=compact` and
-//!   `--offsets-topic-partitions` partitions;
+//! - created on first use by a group API (as Kafka does), with `cleanup.policy=compact`,
+//!   100 MiB segments (Kafka's offsets.topic.segment.bytes) and `--offsets-topic-partitions`
+//!   partitions;
 //! - [`BrokerOffsetsLog`] appends the coordinator's record batches to its partitions through the
 //!   normal `Partition::append` path;
 //! - [`recover`] replays every partition into the coordinator at start-up;
@@ -45,8 +46,8 @@ impl OffsetsLog for BrokerOffsetsLog<'_> {
 /// Makes sure `__consumer_offsets` exists (created on first use, like Kafka). Group APIs call
 /// this first; it costs one metadata lookup once the topic exists.
 pub async fn ensure(broker: &Broker) -> Result<(), ResponseError> {
-    if broker.metadata.state().topic(OFFSETS_TOPIC).is_some() {
-        return Ok(());
+    if let Some(topic) = broker.metadata.state().topic(OFFSETS_TOPIC) {
+        return placement_matches(broker, topic.partitions.len());
     }
     let _admin = broker.admin_lock.lock().await;
     let state = broker.metadata.state();
@@ -62,9 +63,9 @@ pub async fn ensure(broker: &Broker) -> Result<(), ResponseError> {
         configs: BTreeMap::from([
             ("cleanup.policy".to_string(), "compact".to_string()),
             ("compression.type".to_string(), "producer".to_string()),
-            // Retention by time must never remove committed offsets; until the log cleaner
-            // exists, compaction alone (keeping the latest record per key) is what Kafka does.
-            ("retention.ms".to_string(), "-1".to_string()),
+            // offsets.topic.segment.bytes: smaller segments than user topics, so the cleaner
+            // (which never touches the active segment) gets to compact them.
+            ("segment.bytes".to_string(), "104857600".to_string()),
         ]),
     };
     admin::create_topic(broker, OFFSETS_TOPIC, &plan)
@@ -75,6 +76,20 @@ pub async fn ensure(broker: &Broker) -> Result<(), ResponseError> {
         "created internal topic {OFFSETS_TOPIC}"
     );
     Ok(())
+}
+
+/// Group placement hashes onto the partition count the coordinator started with; a
+/// `__consumer_offsets` created by hand meanwhile with another count is used after a restart.
+fn placement_matches(broker: &Broker, partitions: usize) -> Result<(), ResponseError> {
+    if partitions == broker.groups.partitions() as usize {
+        return Ok(());
+    }
+    tracing::error!(
+        partitions,
+        expected = broker.groups.partitions(),
+        "{OFFSETS_TOPIC} has an unexpected partition count; restart the broker to use it"
+    );
+    Err(ResponseError::CoordinatorNotAvailable)
 }
 
 fn unavailable(e: &ApiError) -> ResponseError {

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 use weir_protocol::kafka_protocol::error::ResponseError;
+use weir_protocol::record_batch::BatchIter;
 
 use crate::group::{Effects, Reply};
 use crate::records::{build_batch, read_batches, LogRecord};
@@ -63,6 +64,7 @@ pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
 pub struct GroupCoordinator {
     shards: Vec<Mutex<ShardCell>>,
     wake: Notify,
+    config: GroupConfig,
 }
 
 impl GroupCoordinator {
@@ -80,6 +82,7 @@ impl GroupCoordinator {
         GroupCoordinator {
             shards,
             wake: Notify::new(),
+            config,
         }
     }
 
@@ -100,23 +103,32 @@ impl GroupCoordinator {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Replays stored batches of one partition (start-up recovery). Records that do not decode
-    /// are skipped with a warning.
+    /// Replays stored batches of one partition (start-up recovery). A batch or record that
+    /// does not decode is skipped with a warning; the rest still apply.
     pub fn replay_batches(&self, partition: i32, batches: Bytes) {
-        let records = match read_batches(batches) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(partition, error = %e, "unreadable __consumer_offsets batch skipped");
-                return;
-            }
-        };
         let now = Now::current();
         let mut cell = self.cell(partition);
-        for record in records {
-            match record {
-                Ok(r) => cell.shard.replay(&r, now),
+        for batch in BatchIter::new(&batches) {
+            let view = match batch {
+                Ok(view) => view,
                 Err(e) => {
-                    tracing::warn!(partition, error = %e, "undecodable __consumer_offsets record skipped")
+                    tracing::warn!(partition, error = %e, "unreadable __consumer_offsets batch; rest of the read skipped");
+                    break;
+                }
+            };
+            let records = match read_batches(batches.slice_ref(view.as_bytes())) {
+                Ok(records) => records,
+                Err(e) => {
+                    tracing::warn!(partition, offset = view.base_offset(), error = %e, "undecodable __consumer_offsets batch skipped");
+                    continue;
+                }
+            };
+            for record in records {
+                match record {
+                    Ok(r) => cell.shard.replay(&r, now),
+                    Err(e) => {
+                        tracing::warn!(partition, offset = view.base_offset(), error = %e, "undecodable __consumer_offsets record skipped")
+                    }
                 }
             }
         }
@@ -350,6 +362,30 @@ impl GroupCoordinator {
         }
     }
 
+    /// Deletes expired committed offsets (and empty groups left without any) in every shard.
+    pub fn expire_offsets(&self, log: &dyn OffsetsLog) {
+        let now = Now::current();
+        for p in 0..self.partitions() {
+            let mut cell = self.cell(p);
+            let tombstones = cell.shard.expired_offsets(now.wall_ms);
+            if tombstones.is_empty() {
+                continue;
+            }
+            if let Err(e) = append(log, p, &tombstones) {
+                tracing::error!(error = %e, "expired offsets not deleted");
+                continue;
+            }
+            tracing::info!(
+                partition = p,
+                records = tombstones.len(),
+                "expired committed offsets"
+            );
+            for r in &tombstones {
+                cell.shard.replay(r, now);
+            }
+        }
+    }
+
     /// The earliest deadline of any group.
     pub fn next_deadline(&self) -> Option<Instant> {
         (0..self.partitions())
@@ -359,17 +395,21 @@ impl GroupCoordinator {
 
     /// Drives session and rebalance timeouts forever: sleeps until the next deadline or until a
     /// request changed the deadlines, then ticks. Run it as a task; abort it to stop.
+    /// Offset retention runs every `offsets_retention_check_interval_ms`.
     pub async fn run_timers(&self, log: &dyn OffsetsLog) {
+        let period = std::time::Duration::from_millis(
+            self.config.offsets_retention_check_interval_ms.max(1),
+        );
+        let mut retention = tokio::time::interval_at(Instant::now() + period, period);
+        retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let notified = self.wake.notified();
-            match self.next_deadline() {
-                Some(deadline) => {
-                    tokio::select! {
-                        _ = tokio::time::sleep_until(deadline) => {}
-                        _ = notified => {}
-                    }
-                }
-                None => notified.await,
+            let far = Instant::now() + std::time::Duration::from_secs(3600);
+            let deadline = self.next_deadline().unwrap_or(far);
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => {}
+                _ = notified => {}
+                _ = retention.tick() => self.expire_offsets(log),
             }
             self.tick(log);
         }
@@ -412,6 +452,39 @@ mod tests {
             require_known_member_id: true,
             ..Default::default()
         }
+    }
+
+    /// A valid batch whose record has a key of an unknown version.
+    fn build_junk_batch() -> Bytes {
+        use weir_protocol::kafka_protocol::records::{
+            Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+        };
+        let record = Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: 0,
+            sequence: -1,
+            timestamp: 0,
+            key: Some(Bytes::from_static(b"\x00\x09junk")),
+            value: Some(Bytes::from_static(b"junk")),
+            headers: Default::default(),
+        };
+        let mut buf = bytes::BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &[record],
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .unwrap();
+        buf.freeze()
     }
 
     #[test]
@@ -505,7 +578,11 @@ mod tests {
 
         let restarted = GroupCoordinator::new(GroupConfig::default(), 3);
         for (p, batch) in log.0.lock().unwrap().iter() {
-            restarted.replay_batches(*p, batch.clone());
+            // A batch of undecodable records in front is skipped; the real one still applies.
+            let junk = build_junk_batch();
+            let mut both = bytes::BytesMut::from(&junk[..]);
+            both.extend_from_slice(batch);
+            restarted.replay_batches(*p, both.freeze());
         }
         let got = restarted.fetch_offsets("g", None);
         assert_eq!(got[0].offset, 42);

@@ -148,8 +148,11 @@ pub struct Group {
     pub state_timestamp: i64,
 }
 
+/// Kafka's member ids: the client id, a dash and a UUID. The client id part is shortened so
+/// the id always fits the stored records' `int16`-length strings.
 fn member_id_for(client_id: &str) -> String {
-    format!("{client_id}-{}", uuid::Uuid::new_v4())
+    let prefix: String = client_id.chars().take(255).collect();
+    format!("{prefix}-{}", uuid::Uuid::new_v4())
 }
 
 impl Group {
@@ -509,6 +512,8 @@ impl Group {
                 m.assignment = Bytes::new();
                 if m.awaiting_sync {
                     m.awaiting_sync = false;
+                    // Its session restarts when it is answered (Kafka does the same).
+                    m.heartbeat_deadline = now.instant + m.session();
                     fx.syncs.push((
                         m.member_id.clone(),
                         SyncResponse::error(ResponseError::RebalanceInProgress),
@@ -516,14 +521,18 @@ impl Group {
                 }
             }
         }
-        let timeout = self
+        self.rebalance_deadline = Some(now.instant + self.max_rebalance_timeout());
+        self.set_state(GroupState::PreparingRebalance, now);
+    }
+
+    fn max_rebalance_timeout(&self) -> Duration {
+        let ms = self
             .members
             .values()
             .map(|m| m.rebalance_timeout_ms.max(0))
             .max()
             .unwrap_or(0);
-        self.rebalance_deadline = Some(now.instant + Duration::from_millis(timeout as u64));
-        self.set_state(GroupState::PreparingRebalance, now);
+        Duration::from_millis(ms as u64)
     }
 
     fn try_complete_join(&mut self, now: Now, fx: &mut Effects) {
@@ -570,6 +579,8 @@ impl Group {
             self.leader = self.members.keys().next().cloned();
         }
         self.set_state(GroupState::CompletingRebalance, now);
+        // Members that do not send SyncGroup within the rebalance timeout are removed.
+        self.rebalance_deadline = Some(now.instant + self.max_rebalance_timeout());
         let ids: Vec<String> = self.members.keys().cloned().collect();
         for id in ids {
             let response = self.join_response(&id);
@@ -685,6 +696,7 @@ impl Group {
                             .unwrap_or_default();
                     }
                     self.set_state(GroupState::Stable, now);
+                    self.rebalance_deadline = None;
                     fx.records.push(self.metadata_record());
                     let ids: Vec<String> = self
                         .members
@@ -696,6 +708,7 @@ impl Group {
                         let response = self.sync_response(&id);
                         if let Some(m) = self.members.get_mut(&id) {
                             m.awaiting_sync = false;
+                            m.heartbeat_deadline = now.instant + m.session();
                         }
                         fx.syncs.push((id, response));
                     }
@@ -782,10 +795,22 @@ impl Group {
         if self.pending.len() != before {
             self.try_complete_join(now, fx);
         }
-        if self.state == GroupState::PreparingRebalance
-            && self.rebalance_deadline.is_some_and(|d| d <= now.instant)
-        {
+        let overdue = self.rebalance_deadline.is_some_and(|d| d <= now.instant);
+        if overdue && self.state == GroupState::PreparingRebalance {
             self.complete_join(now, fx);
+        } else if overdue && self.state == GroupState::CompletingRebalance {
+            let unsynced: Vec<String> = self
+                .members
+                .values()
+                .filter(|m| !m.awaiting_sync)
+                .map(|m| m.member_id.clone())
+                .collect();
+            tracing::info!(group = %self.id, members = ?unsynced, "no SyncGroup within the rebalance timeout");
+            for id in unsynced {
+                self.drop_member(&id, fx);
+            }
+            self.prepare_rebalance(now, fx);
+            self.try_complete_join(now, fx);
         }
     }
 
@@ -1083,6 +1108,35 @@ mod tests {
         assert!(!g.members.contains_key(&a));
         assert_eq!(g.leader.as_deref(), Some(b.as_str()));
         assert!(fx.joins.iter().any(|(id, r)| *id == b && r.error.is_none()));
+    }
+
+    #[test]
+    fn members_that_never_sync_are_removed_after_the_rebalance_timeout() {
+        let (mut g, a, t) = stable_single();
+        let mut fx = Effects::default();
+        let b = join_member(&mut g, t, &mut fx);
+        g.join(&join_req(&a, &["range"]), t, &mut fx);
+        assert_eq!(g.state, GroupState::CompletingRebalance);
+        // b syncs and waits; the leader a heartbeats but never syncs.
+        g.sync(&sync_req(&b, 2, &[]), t, &mut fx);
+        let mut now = t;
+        let mut fx = Effects::default();
+        for _ in 0..4 {
+            now = later(now, 8_000);
+            g.heartbeat(&who(&a, 2), now);
+            g.tick(now, &mut fx);
+        }
+        assert!(
+            !g.members.contains_key(&a),
+            "the leader that never synced is gone"
+        );
+        assert!(fx
+            .syncs
+            .iter()
+            .any(|(id, r)| *id == b && r.error == Some(ResponseError::RebalanceInProgress)));
+        assert_eq!(g.state, GroupState::PreparingRebalance);
+        // b's session restarted when it was answered: it has time to rejoin.
+        assert!(g.members[&b].heartbeat_deadline > now.instant);
     }
 
     #[test]

@@ -17,6 +17,8 @@
 //! assert_eq!(partition_for("my-group", 50), 12);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod coordinator;
 pub mod group;
 pub mod records;

@@ -51,7 +51,7 @@ impl Shard {
 
     /// JoinGroup.
     pub fn join(&mut self, req: &JoinRequest, now: Now, fx: &mut Effects) -> Reply<JoinResponse> {
-        if req.group_id.is_empty() {
+        if !valid_group_id(&req.group_id) {
             return Reply::Done(JoinResponse::error(
                 ResponseError::InvalidGroupId,
                 &req.member_id,
@@ -137,7 +137,7 @@ impl Shard {
         now: Now,
     ) -> CommitPlan {
         let check = match self.groups.get_mut(group_id) {
-            _ if group_id.is_empty() => Err(ResponseError::InvalidGroupId),
+            _ if !valid_group_id(group_id) => Err(ResponseError::InvalidGroupId),
             Some(g) => {
                 let r = g.validate_commit(who);
                 if r.is_ok() && who.generation_id >= 0 {
@@ -222,6 +222,50 @@ impl Shard {
                 );
             }
         }
+    }
+
+    /// Offset retention (Kafka's KIP-211 rules): the offsets of an empty group expire
+    /// `offsets_retention_ms` after it became empty (after their commit, for groups that never
+    /// had members); a live group's offsets expire only for topics it no longer subscribes to.
+    /// An empty group left without offsets is deleted (as Kafka's group metadata cleanup does).
+    /// Returns the tombstones to append, then replay.
+    pub fn expired_offsets(&self, now_wall_ms: i64) -> Vec<LogRecord> {
+        let retention = self.config.offsets_retention_ms;
+        let mut out = Vec::new();
+        for g in self.groups.values() {
+            let empty = g.state == GroupState::Empty;
+            let mut kept = 0;
+            for ((topic, partition), v) in &g.offsets {
+                let base = if empty && g.protocol_type.is_some() && g.state_timestamp >= 0 {
+                    g.state_timestamp
+                } else {
+                    v.commit_timestamp
+                };
+                let expired = base.saturating_add(retention) <= now_wall_ms
+                    && (empty || !g.subscribes_to(topic));
+                if expired {
+                    out.push(LogRecord {
+                        key: RecordKey::Offset {
+                            group: g.id.clone(),
+                            topic: topic.clone(),
+                            partition: *partition,
+                        },
+                        value: None,
+                    });
+                } else {
+                    kept += 1;
+                }
+            }
+            if empty && kept == 0 && g.pending.is_empty() {
+                out.push(LogRecord {
+                    key: RecordKey::Group {
+                        group: g.id.clone(),
+                    },
+                    value: None,
+                });
+            }
+        }
+        out
     }
 
     /// OffsetFetch for one group: the requested partitions, or all (`None`).
@@ -363,6 +407,12 @@ impl Shard {
             self.groups.remove(group_id);
         }
     }
+}
+
+/// A group id must be non-empty and fit the `int16`-length strings of the stored records
+/// (flexible request versions could carry longer ones).
+fn valid_group_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= i16::MAX as usize
 }
 
 #[cfg(test)]
@@ -549,6 +599,37 @@ mod tests {
             shard.fetch_offsets("nope", Some(&[("t".into(), vec![0])]))[0].offset,
             -1
         );
+    }
+
+    #[test]
+    fn offsets_of_empty_groups_expire_after_the_retention() {
+        let day = 24 * 60 * 60 * 1000;
+        let mut shard = Shard::new(GroupConfig::default());
+        let at = |wall_ms| Now {
+            instant: Instant::now(),
+            wall_ms,
+        };
+        let plan = shard.commit("simple", &simple(), &[commit_req("t", 0, 1)], at(0));
+        for r in &plan.records {
+            shard.replay(r, at(0));
+        }
+        let plan = shard.commit("simple", &simple(), &[commit_req("t", 1, 1)], at(3 * day));
+        for r in &plan.records {
+            shard.replay(r, at(3 * day));
+        }
+        assert!(shard.expired_offsets(7 * day - 1).is_empty());
+        let expired = shard.expired_offsets(7 * day);
+        assert_eq!(expired.len(), 1, "only partition 0 is old enough");
+        for r in &expired {
+            shard.replay(r, at(7 * day));
+        }
+        let all = shard.expired_offsets(10 * day);
+        assert_eq!(all.len(), 2, "the last offset and then the group itself");
+        assert!(matches!(all[1].key, RecordKey::Group { .. }) && all[1].value.is_none());
+        for r in &all {
+            shard.replay(r, at(10 * day));
+        }
+        assert!(shard.describe("simple").is_none());
     }
 
     #[test]

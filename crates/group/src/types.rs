@@ -37,6 +37,11 @@ pub struct GroupConfig {
     pub max_session_timeout_ms: i32,
     /// offset.metadata.max.bytes
     pub max_metadata_bytes: usize,
+    /// offsets.retention.minutes, in ms: how long committed offsets of an empty group (or of
+    /// topics a live group no longer consumes) are kept.
+    pub offsets_retention_ms: i64,
+    /// offsets.retention.check.interval.ms
+    pub offsets_retention_check_interval_ms: u64,
 }
 
 impl Default for GroupConfig {
@@ -45,6 +50,8 @@ impl Default for GroupConfig {
             min_session_timeout_ms: 6_000,
             max_session_timeout_ms: 1_800_000,
             max_metadata_bytes: 4096,
+            offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
+            offsets_retention_check_interval_ms: 600_000,
         }
     }
 }

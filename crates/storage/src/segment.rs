@@ -145,6 +145,10 @@ impl Segment {
         let (start_pos, start_offset) = index.last().map_or((0, base_offset), |e| {
             (u64::from(e.pos), base_offset + i64::from(e.rel))
         });
+        // An indexed position must hold exactly the indexed batch; without index entries the
+        // first batch only has to start at or after the segment's base offset (compaction may
+        // have removed the batches before it).
+        let exact_start = index.last().is_some();
         let mut seg = Self {
             base_offset,
             log_path: log_path.to_path_buf(),
@@ -167,7 +171,11 @@ impl Segment {
         let mut first = true;
         let end = scan_batches(file, start_pos, file_len, base_offset, |pos, meta| {
             if first {
-                first_ok = meta.base_offset == start_offset;
+                first_ok = if exact_start {
+                    meta.base_offset == start_offset
+                } else {
+                    meta.base_offset >= start_offset
+                };
                 first = false;
             }
             seg.track(meta, pos, u64::MAX);

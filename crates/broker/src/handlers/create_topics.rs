@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::admin::{self, ApiError, NewTopic, PlannedTopic};
 use crate::broker::Broker;
+use crate::handlers::metadata::is_internal;
 use crate::router::RequestContext;
 use crate::topic_config::{EffectiveConfig, TOPIC_CONFIGS};
 
@@ -61,6 +62,11 @@ pub async fn handle(
         };
         let state = broker.metadata.state();
         let outcome = match admin::plan_topic(broker, &state, &new_topic) {
+            // Internal topics are created by the broker with the layout its coordinators need.
+            Ok(_) if is_internal(&name) => Err(ApiError::new(
+                ResponseError::InvalidRequest,
+                format!("Creation of internal topic {name} is prohibited."),
+            )),
             Err(e) => Err(e),
             Ok(plan) if request.validate_only => Ok((Uuid::nil(), plan)),
             Ok(plan) => admin::create_topic(broker, &name, &plan)

@@ -1,8 +1,8 @@
 //! InitProducerId for idempotent producers: a fresh producer id with epoch 0.
 //!
 //! Transactional producers (a transactional id) need a transaction coordinator, which Weir
-//! does not have yet; they get UNSUPPORTED_VERSION, and FindCoordinator for transactions is
-//! not advertised, so clients report that the broker lacks transactions.
+//! does not have yet: FindCoordinator for a transactional id answers COORDINATOR_NOT_AVAILABLE,
+//! and an InitProducerId with a transactional id gets UNSUPPORTED_VERSION.
 
 use std::sync::Arc;
 

@@ -85,7 +85,8 @@ async fn by_name(broker: &Broker, name: &str, allow_create: bool) -> MetadataRes
     if let Err(e) = admin::validate_topic_name(name) {
         return error_topic(Some(name), Uuid::nil(), e.code);
     }
-    if !allow_create {
+    // Internal topics are created by their coordinators, never by a Metadata request.
+    if !allow_create || is_internal(name) {
         return error_topic(
             Some(name),
             Uuid::nil(),
