@@ -18,8 +18,8 @@ use crate::partition::{Partition, PartitionSettings};
 use crate::producer_ids::ProducerIdAllocator;
 use crate::topic_config::EffectiveConfig;
 
-/// Partitions of one topic, indexed by partition number.
-type TopicPartitions = Vec<Arc<Partition>>;
+/// Partitions of one topic, indexed by partition number (`None`: not hosted here).
+type TopicPartitions = Vec<Option<Arc<Partition>>>;
 
 /// Everything a request handler can reach.
 pub struct Broker {
@@ -70,13 +70,13 @@ impl Broker {
     pub fn partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
         let map = self.partitions.read().unwrap_or_else(|p| p.into_inner());
         let idx = usize::try_from(index).ok()?;
-        map.get(topic)?.get(idx).cloned()
+        map.get(topic)?.get(idx)?.clone()
     }
 
     /// Every partition this broker leads.
     pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
         let map = self.partitions.read().unwrap_or_else(|p| p.into_inner());
-        map.values().flatten().cloned().collect()
+        map.values().flatten().flatten().cloned().collect()
     }
 
     /// The settings a partition of `topic` runs with.
@@ -99,34 +99,48 @@ impl Broker {
     fn sync_with(&self, state: &ClusterState) -> Result<(), StorageError> {
         let node = self.config.node_id;
         let mut removed: Vec<Arc<Partition>> = Vec::new();
+        let mut to_open = Vec::new();
         {
             let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
             // Topics that are gone, or were recreated under a new id.
             map.retain(|name, parts| {
                 let keep = state
                     .topic(name)
-                    .is_some_and(|t| parts.first().is_none_or(|p| p.topic_id == t.id));
+                    .is_some_and(|t| parts.iter().flatten().all(|p| p.topic_id == t.id));
                 if !keep {
-                    removed.append(parts);
+                    removed.extend(parts.drain(..).flatten());
                 }
                 keep
             });
             for topic in state.topics.values() {
-                let parts = map.entry(topic.name.clone()).or_default();
+                let parts = map.get(&topic.name);
                 for (i, info) in topic.partitions.iter().enumerate() {
                     let settings = self.partition_settings(topic, i);
-                    if let Some(existing) = parts.get(i) {
+                    if let Some(existing) = parts.and_then(|p| p.get(i)).and_then(Option::as_ref) {
                         existing.update_settings(settings);
-                        continue;
+                    } else if info.leader == node || info.replicas.contains(&node) {
+                        to_open.push((topic.name.clone(), i, topic.id, settings));
                     }
-                    if info.leader != node && !info.replicas.contains(&node) {
-                        continue;
-                    }
-                    let dir = self.logs_dir.join(format!("{}-{}", topic.name, i));
-                    let partition =
-                        Partition::open(dir, &topic.name, i as i32, topic.id, settings)?;
-                    parts.push(Arc::new(partition));
                 }
+            }
+        }
+        // Opening logs touches the disk: done without the registry lock, so requests to
+        // other partitions carry on meanwhile. Admin operations (the only callers besides
+        // start-up) are serialised by the admin lock, so nobody opens the same partition twice.
+        let mut opened = Vec::with_capacity(to_open.len());
+        for (name, i, id, settings) in to_open {
+            let dir = self.logs_dir.join(format!("{name}-{i}"));
+            let partition = Partition::open(dir, &name, i as i32, id, settings)?;
+            opened.push((name, i, Arc::new(partition)));
+        }
+        if !opened.is_empty() {
+            let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
+            for (name, i, partition) in opened {
+                let parts = map.entry(name).or_default();
+                if parts.len() <= i {
+                    parts.resize(i + 1, None);
+                }
+                parts[i] = Some(partition);
             }
         }
         for partition in removed {
