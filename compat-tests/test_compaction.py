@@ -75,3 +75,20 @@ def test_compacted_topic_refuses_records_without_a_key(broker):
     assert err is not None and err.code() == KafkaError.INVALID_RECORD, err
     ok = produce_confluent(broker.bootstrap, topic, [(b"key", b"with key")])
     assert ok[0][0] is None
+
+
+def test_only_the_keyless_records_of_a_batch_fail(broker):
+    """KIP-467: the produce response names the bad records of a batch; librdkafka fails those
+    with INVALID_RECORD and the rest of the batch with _INVALID_DIFFERENT_RECORD."""
+    topic = unique_topic("compact-mixed")
+    create_topic(broker.bootstrap, topic, config={"cleanup.policy": "compact"})
+    messages = [(None if i % 5 == 0 else b"k%d" % i, b"v%d" % i) for i in range(20)]
+    # One batch: everything queued before the first send.
+    reports = produce_confluent(broker.bootstrap, topic, messages,
+                                conf={"linger.ms": 1000, "retries": 0,
+                                      "message.timeout.ms": 20000})
+    different = getattr(KafkaError, "_INVALID_DIFFERENT_RECORD", -138)
+    keyless = [r[0].code() for r in reports if r[3] is None]
+    keyed = [r[0].code() if r[0] is not None else None for r in reports if r[3] is not None]
+    assert keyless == [KafkaError.INVALID_RECORD] * 4, keyless
+    assert keyed == [different] * 16, keyed

@@ -64,6 +64,15 @@ pub enum AppendError {
     /// A check on the batch headers failed (producer epoch or sequence, timestamp bounds).
     #[error("batch rejected: {0:?}")]
     Rejected(ResponseError),
+    /// Some records are invalid (KIP-467): INVALID_RECORD with each bad record's index in its
+    /// batch and why, so clients fail only those records.
+    #[error("{message}")]
+    InvalidRecords {
+        /// Summary for the partition's error message.
+        message: String,
+        /// (index of the record in its batch, why it was rejected).
+        record_errors: Vec<(i32, String)>,
+    },
 }
 
 /// The CreateTime timestamps a topic accepts (`message.timestamp.before.max.ms` and
@@ -201,7 +210,7 @@ impl Partition {
                 bounds.check(&batch)?;
             }
             if compacted {
-                require_keys(&batch)?;
+                require_keys(&self.topic, self.index, &batch)?;
             }
             batches.push(batch);
         }
@@ -378,17 +387,32 @@ impl Partition {
     }
 }
 
-/// Refuses a batch with a record without a key (compacted topics need a key per record, as
-/// Kafka requires). Decompresses the batch: compacted topics only.
-fn require_keys(batch: &RecordBatchView<'_>) -> Result<(), AppendError> {
-    let invalid = || AppendError::Rejected(ResponseError::InvalidRecord);
-    let section = batch_records(batch, DEFAULT_MAX_RECORDS_BYTES).map_err(|_| invalid())?;
-    for record in RecordIter::new(&section) {
-        if record.map_err(|_| invalid())?.key.is_none() {
-            return Err(invalid());
+/// Refuses a batch with records without a key (compacted topics need a key per record, as
+/// Kafka requires), naming every such record (KIP-467). Decompresses the batch: compacted
+/// topics only.
+fn require_keys(topic: &str, index: i32, batch: &RecordBatchView<'_>) -> Result<(), AppendError> {
+    let corrupt = || AppendError::Rejected(ResponseError::CorruptMessage);
+    let section = batch_records(batch, DEFAULT_MAX_RECORDS_BYTES).map_err(|_| corrupt())?;
+    let mut record_errors = Vec::new();
+    for (i, record) in RecordIter::new(&section).enumerate() {
+        if record.map_err(|_| corrupt())?.key.is_none() {
+            record_errors.push((
+                i as i32,
+                format!("Compacted topic cannot accept message without key in topic partition {topic}-{index}."),
+            ));
         }
     }
-    Ok(())
+    if record_errors.is_empty() {
+        return Ok(());
+    }
+    Err(AppendError::InvalidRecords {
+        message: format!(
+            "One or more records have been rejected due to {} record errors in total, and only showing the first {} record errors in the response",
+            record_errors.len(),
+            record_errors.len()
+        ),
+        record_errors,
+    })
 }
 
 /// Serialises a snapshot without cloning the state.

@@ -9,8 +9,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
 use weir_protocol::record_batch::BatchError;
 use weir_storage::StorageError;
 
@@ -22,7 +25,7 @@ use crate::time::now_ms;
 /// Answers Produce; `None` when the client asked for no response (acks=0).
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: ProduceRequest,
 ) -> Option<ProduceResponse> {
     let acks = request.acks;
@@ -34,16 +37,13 @@ pub async fn handle(
             .into_iter()
             .map(|p| {
                 let result = if !matches!(acks, -1..=1) {
-                    Err(ResponseError::InvalidRequiredAcks)
+                    Err(ResponseError::InvalidRequiredAcks.into())
                 } else {
                     append(broker, name, p.index, p.records, acks)
                 };
                 match result {
                     Ok(ok) => ok,
-                    Err(code) => PartitionProduceResponse::default()
-                        .with_index(p.index)
-                        .with_error_code(code.code())
-                        .with_base_offset(-1),
+                    Err(failure) => failure.response(p.index, ctx.version),
                 }
             })
             .collect();
@@ -57,13 +57,51 @@ pub async fn handle(
     (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
 }
 
+/// Why a partition's records were not appended.
+struct Failure {
+    code: ResponseError,
+    /// KIP-467 detail (v8+): a message and the rejected records' indexes.
+    detail: Option<(String, Vec<(i32, String)>)>,
+}
+
+impl From<ResponseError> for Failure {
+    fn from(code: ResponseError) -> Self {
+        Failure { code, detail: None }
+    }
+}
+
+impl Failure {
+    fn response(self, index: i32, version: i16) -> PartitionProduceResponse {
+        let base = PartitionProduceResponse::default()
+            .with_index(index)
+            .with_error_code(self.code.code())
+            .with_base_offset(-1);
+        match self.detail {
+            // Record errors and the error message exist on the wire from v8 on.
+            Some((message, errors)) if version >= 8 => base
+                .with_error_message(Some(StrBytes::from_string(message)))
+                .with_record_errors(
+                    errors
+                        .into_iter()
+                        .map(|(i, why)| {
+                            BatchIndexAndErrorMessage::default()
+                                .with_batch_index(i)
+                                .with_batch_index_error_message(Some(StrBytes::from_string(why)))
+                        })
+                        .collect(),
+                ),
+            _ => base,
+        }
+    }
+}
+
 fn append(
     broker: &Broker,
     topic: &str,
     index: i32,
     records: Option<Bytes>,
     acks: i16,
-) -> Result<PartitionProduceResponse, ResponseError> {
+) -> Result<PartitionProduceResponse, Failure> {
     let partition = broker
         .partition(topic, index)
         .ok_or(ResponseError::UnknownTopicOrPartition)?;
@@ -72,12 +110,12 @@ fn append(
         .ok_or(ResponseError::InvalidRecord)?;
     let settings = partition.settings();
     if records.len() > settings.policy.max_message_bytes {
-        return Err(ResponseError::MessageTooLarge);
+        return Err(ResponseError::MessageTooLarge.into());
     }
     // The ISR is this broker alone until replication exists.
     let in_sync_replicas = 1;
     if acks == -1 && in_sync_replicas < settings.policy.min_insync_replicas {
-        return Err(ResponseError::NotEnoughReplicas);
+        return Err(ResponseError::NotEnoughReplicas.into());
     }
     let now = now_ms();
     let policy = &settings.policy;
@@ -89,8 +127,15 @@ fn append(
     let appended = partition
         .append(&records, settings.leader_epoch, append_time, timestamps)
         .map_err(|e| match e {
-            AppendError::Storage(e) => storage_error_code(topic, index, &e),
-            AppendError::Rejected(code) => code,
+            AppendError::Storage(e) => storage_error_code(topic, index, &e).into(),
+            AppendError::Rejected(code) => code.into(),
+            AppendError::InvalidRecords {
+                message,
+                record_errors,
+            } => Failure {
+                code: ResponseError::InvalidRecord,
+                detail: Some((message, record_errors)),
+            },
         })?;
     let (base_offset, log_append_time) = match appended {
         Appended::New(info) => (info.base_offset, info.log_append_time.unwrap_or(-1)),
