@@ -51,7 +51,12 @@ impl Broker {
             .map_or(config.offsets_topic_partitions, |t| {
                 t.partitions.len() as i32
             });
-        let groups = GroupCoordinator::new(GroupConfig::default(), offsets_partitions);
+        let group_config = GroupConfig {
+            consumer_session_timeout_ms: config.group_consumer_session_timeout_ms,
+            consumer_heartbeat_interval_ms: config.group_consumer_heartbeat_interval_ms,
+            ..GroupConfig::default()
+        };
+        let groups = GroupCoordinator::new(group_config, offsets_partitions);
         let broker = Arc::new(Broker {
             config,
             metadata,

@@ -69,6 +69,14 @@ pub struct Args {
     /// (offsets.topic.num.partitions) [default: 50].
     #[arg(long, env = "WEIR_OFFSETS_TOPIC_PARTITIONS")]
     pub offsets_topic_partitions: Option<i32>,
+    /// Session timeout of consumer-protocol (KIP-848) group members, in ms
+    /// (group.consumer.session.timeout.ms) [default: 45000].
+    #[arg(long, env = "WEIR_GROUP_CONSUMER_SESSION_TIMEOUT_MS")]
+    pub group_consumer_session_timeout_ms: Option<i32>,
+    /// Heartbeat interval the coordinator gives consumer-protocol (KIP-848) members, in ms
+    /// (group.consumer.heartbeat.interval.ms) [default: 5000].
+    #[arg(long, env = "WEIR_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS")]
+    pub group_consumer_heartbeat_interval_ms: Option<i32>,
     /// Default topic config, as Kafka's name=value (e.g. retention.ms=3600000); repeatable.
     /// Environment: WEIR_TOPIC_CONFIG with comma-separated pairs.
     #[arg(
@@ -97,6 +105,8 @@ pub struct FileConfig {
     retention_check_interval_ms: Option<u64>,
     log_cleaner_backoff_ms: Option<u64>,
     offsets_topic_partitions: Option<i32>,
+    group_consumer_session_timeout_ms: Option<i32>,
+    group_consumer_heartbeat_interval_ms: Option<i32>,
     #[serde(default)]
     topic_defaults: BTreeMap<String, toml::Value>,
 }
@@ -166,6 +176,10 @@ pub struct BrokerConfig {
     pub topic_defaults: BTreeMap<String, String>,
     /// offsets.topic.num.partitions: partitions of `__consumer_offsets` when created.
     pub offsets_topic_partitions: i32,
+    /// group.consumer.session.timeout.ms
+    pub group_consumer_session_timeout_ms: i32,
+    /// group.consumer.heartbeat.interval.ms
+    pub group_consumer_heartbeat_interval_ms: i32,
 }
 
 impl BrokerConfig {
@@ -253,6 +267,29 @@ impl BrokerConfig {
             ));
         }
 
+        let group_consumer_session_timeout_ms = args
+            .group_consumer_session_timeout_ms
+            .or(file.group_consumer_session_timeout_ms)
+            .unwrap_or(45_000);
+        let group_consumer_heartbeat_interval_ms = args
+            .group_consumer_heartbeat_interval_ms
+            .or(file.group_consumer_heartbeat_interval_ms)
+            .unwrap_or(5_000);
+        if group_consumer_session_timeout_ms < 1000 {
+            return Err(invalid(
+                "group-consumer-session-timeout-ms",
+                "must be at least 1000".into(),
+            ));
+        }
+        if group_consumer_heartbeat_interval_ms < 100
+            || group_consumer_heartbeat_interval_ms >= group_consumer_session_timeout_ms
+        {
+            return Err(invalid(
+                "group-consumer-heartbeat-interval-ms",
+                "must be at least 100 and below the session timeout".into(),
+            ));
+        }
+
         Ok(BrokerConfig {
             listen,
             advertised_host,
@@ -286,6 +323,8 @@ impl BrokerConfig {
                 .max(10),
             topic_defaults,
             offsets_topic_partitions,
+            group_consumer_session_timeout_ms,
+            group_consumer_heartbeat_interval_ms,
         })
     }
 

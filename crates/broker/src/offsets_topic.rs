@@ -47,12 +47,16 @@ impl OffsetsLog for BrokerOffsetsLog<'_> {
 /// this first; it costs one metadata lookup once the topic exists.
 pub async fn ensure(broker: &Broker) -> Result<(), ResponseError> {
     if let Some(topic) = broker.metadata.state().topic(OFFSETS_TOPIC) {
-        return placement_matches(broker, topic.partitions.len());
+        // Visible in the metadata but not open yet: another request is creating it right now;
+        // wait for it below.
+        if broker.partition(OFFSETS_TOPIC, 0).is_some() {
+            return placement_matches(broker, topic.partitions.len());
+        }
     }
     let _admin = broker.admin_lock.lock().await;
     let state = broker.metadata.state();
-    if state.topic(OFFSETS_TOPIC).is_some() {
-        return Ok(());
+    if let Some(topic) = state.topic(OFFSETS_TOPIC) {
+        return placement_matches(broker, topic.partitions.len());
     }
     let brokers: Vec<i32> = state.brokers.keys().copied().collect();
     let factor = brokers.len().clamp(1, OFFSETS_REPLICATION_FACTOR) as i16;

@@ -137,6 +137,8 @@ pub async fn dispatch(
         ListGroups => m::ListGroupsRequest => handlers::list_groups::handle,
         DescribeGroups => m::DescribeGroupsRequest => handlers::describe_groups::handle,
         DeleteGroups => m::DeleteGroupsRequest => handlers::delete_groups::handle,
+        ConsumerGroupHeartbeat => m::ConsumerGroupHeartbeatRequest => handlers::consumer_group_heartbeat::handle,
+        ConsumerGroupDescribe => m::ConsumerGroupDescribeRequest => handlers::consumer_group_describe::handle,
     );
     Ok(())
 }

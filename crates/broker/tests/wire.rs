@@ -202,6 +202,8 @@ fn default_request_frame(key: ApiKey, version: i16) -> Bytes {
         SyncGroup => SyncGroupRequest, DescribeGroups => DescribeGroupsRequest,
         ListGroups => ListGroupsRequest, DeleteGroups => DeleteGroupsRequest,
         OffsetDelete => OffsetDeleteRequest,
+        ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest,
+        ConsumerGroupDescribe => ConsumerGroupDescribeRequest,
     )
 }
 

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use weir_protocol::kafka_protocol::error::ResponseError;
 use weir_protocol::record_batch::BatchIter;
 
+use crate::consumer::{CgHeartbeat, CgHeartbeatResponse, ConsumerGroup};
 use crate::group::{Effects, Reply};
 use crate::records::{build_batch, read_batches, LogRecord};
 use crate::shard::Shard;
@@ -215,6 +216,63 @@ impl GroupCoordinator {
                 .await
                 .unwrap_or_else(|_| SyncResponse::error(ResponseError::RebalanceInProgress)),
         }
+    }
+
+    /// ConsumerGroupHeartbeat (KIP-848). `partitions` gives the partition count of an existing
+    /// topic. The group's snapshot is appended when it changed; an append failure answers
+    /// COORDINATOR_NOT_AVAILABLE.
+    pub fn consumer_heartbeat(
+        &self,
+        log: &dyn OffsetsLog,
+        req: &CgHeartbeat,
+        partitions: &dyn Fn(&str) -> Option<i32>,
+    ) -> CgHeartbeatResponse {
+        let partition = self.partition_for(&req.group_id);
+        let mut cell = self.cell(partition);
+        let new_id = || uuid::Uuid::new_v4().to_string();
+        let (resp, records) =
+            cell.shard
+                .consumer_heartbeat(req, partitions, &new_id, Now::current());
+        if !records.is_empty() {
+            if let Err(e) = append(log, partition, &records) {
+                tracing::error!(group = %req.group_id, error = %e, "consumer group state not persisted");
+                return CgHeartbeatResponse::error(
+                    ResponseError::CoordinatorNotAvailable,
+                    "group state not persisted",
+                );
+            }
+        }
+        drop(cell);
+        self.wake.notify_one();
+        resp
+    }
+
+    /// A consumer group's state (ConsumerGroupDescribe); `None` if there is none.
+    pub fn consumer_group(&self, group: &str) -> Option<ConsumerGroup> {
+        self.cell(self.partition_for(group))
+            .shard
+            .consumer_group(group)
+            .cloned()
+    }
+
+    /// Whether a group id names a classic group (ConsumerGroupDescribe refuses those).
+    pub fn is_classic(&self, group: &str) -> bool {
+        self.cell(self.partition_for(group))
+            .shard
+            .group(group)
+            .is_some_and(|g| g.protocol_type.is_some())
+    }
+
+    /// OffsetFetch v9 member check.
+    pub fn validate_fetch(
+        &self,
+        group: &str,
+        member_id: &str,
+        epoch: i32,
+    ) -> Result<(), ResponseError> {
+        self.cell(self.partition_for(group))
+            .shard
+            .validate_fetch(group, member_id, epoch)
     }
 
     /// Heartbeat.
@@ -427,6 +485,7 @@ fn append(log: &dyn OffsetsLog, partition: i32, records: &[LogRecord]) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::consumer::CgHeartbeat;
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -596,5 +655,57 @@ mod tests {
             restarted.delete_group(&log, "g"),
             Some(ResponseError::GroupIdNotFound)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_consumer_member_expires_and_the_other_takes_its_partitions() {
+        let config = GroupConfig {
+            consumer_session_timeout_ms: 6_000,
+            consumer_heartbeat_interval_ms: 500,
+            ..GroupConfig::default()
+        };
+        let c = Arc::new(GroupCoordinator::new(config, 3));
+        let log = Arc::new(MemLog::default());
+        let timers = {
+            let (c, log) = (c.clone(), log.clone());
+            tokio::spawn(async move { c.run_timers(&*log).await })
+        };
+        let parts = |t: &str| (t == "t").then_some(4);
+        let join = |member: &str| CgHeartbeat {
+            group_id: "cg".into(),
+            member_id: member.into(),
+            member_epoch: 0,
+            subscribed_topics: Some(vec!["t".into()]),
+            owned: Some(Default::default()),
+            ..Default::default()
+        };
+        let a = c.consumer_heartbeat(&*log, &join("a"), &parts);
+        assert_eq!(a.heartbeat_interval_ms, 500);
+        let owned_a = a.assignment.unwrap();
+        let b = c.consumer_heartbeat(&*log, &join("b"), &parts);
+        // a revokes half, then b gets it.
+        let hb = |member: &str, epoch, owned: &crate::consumer::Assignment| CgHeartbeat {
+            group_id: "cg".into(),
+            member_id: member.into(),
+            member_epoch: epoch,
+            owned: Some(owned.clone()),
+            ..Default::default()
+        };
+        let kept = c
+            .consumer_heartbeat(&*log, &hb("a", a.member_epoch, &owned_a), &parts)
+            .assignment
+            .unwrap();
+        let a2 = c.consumer_heartbeat(&*log, &hb("a", a.member_epoch, &kept), &parts);
+        assert_eq!(a2.member_epoch, b.member_epoch);
+        // a keeps heartbeating, b goes silent and expires after 6 s.
+        for _ in 0..16 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            c.consumer_heartbeat(&*log, &hb("a", a2.member_epoch, &kept), &parts);
+        }
+        let g = c.consumer_group("cg").unwrap();
+        assert_eq!(g.members.len(), 1);
+        assert_eq!(g.members["a"].assigned["t"].len(), 4);
+        assert_eq!(g.state(), "Stable");
+        timers.abort();
     }
 }

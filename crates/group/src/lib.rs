@@ -1,5 +1,6 @@
 //! The group coordinator and committed offsets of Weir: Kafka's classic consumer-group protocol
-//! (JoinGroup, SyncGroup, Heartbeat, LeaveGroup, static membership, session expiry) and the
+//! (JoinGroup, SyncGroup, Heartbeat, LeaveGroup, static membership, session expiry), the KIP-848
+//! consumer protocol (ConsumerGroupHeartbeat, server-side assignment) and the
 //! offset store (OffsetCommit, OffsetFetch, OffsetDelete), kept as records of the internal
 //! compacted topic `__consumer_offsets` and recovered by replaying it.
 //!
@@ -8,6 +9,7 @@
 //!   its own lock, waiting JoinGroup/SyncGroup requests, the session timer, the append edge.
 //! - [`shard`] — the groups of one partition and their offsets (pure).
 //! - [`group`] — one group's classic state machine (pure).
+//! - [`consumer`] — one consumer group of the KIP-848 protocol (pure).
 //! - [`records`] — the `__consumer_offsets` key/value formats (Kafka's bytes) and batches.
 //! - [`types`] — version-independent requests and answers that handlers translate.
 //!
@@ -19,6 +21,7 @@
 
 #![warn(missing_docs)]
 
+pub mod consumer;
 pub mod coordinator;
 pub mod group;
 pub mod records;

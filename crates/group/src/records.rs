@@ -11,10 +11,18 @@
 //! | 0, 1        | group, topic, partition (`int32`) | OffsetCommitValue v3: offset `int64`, leader epoch `int32`, metadata, commit timestamp `int64` |
 //! | 2           | group                            | GroupMetadataValue v3: protocol type, generation `int32`, protocol?, leader?, state timestamp `int64`, members[member id, instance id?, client id, client host, rebalance timeout `int32`, session timeout `int32`, subscription bytes, assignment bytes] |
 //!
+//! | 1000        | group                            | Weir's own consumer-group (KIP-848) snapshot, value version 0: group epoch `int32`, assignment epoch `int32`, assignor, topics[name, partitions `int32`], members[member id, instance id?, rack id?, client id, client host, subscribed[name], assignor?, rebalance timeout `int32`, member epoch `int32`, previous epoch `int32`, assigned, pending revocation, target] where an assignment is topics[name, partitions[`int32`]] |
+//!
+//! Kafka splits consumer-group state over six record types (keys 3-8) with flexible encoding and
+//! topic ids; Weir writes one snapshot per change instead, under a key version Kafka does not
+//! use, so the log stays self-describing and replay is the same "last record per key wins".
+//!
 //! A null value is a tombstone: the key's offset or group is gone. Replay keeps the last record
 //! per key, which is what compaction will keep too.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::consumer::{Assignment, CgMember, ConsumerGroup};
 use weir_protocol::kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
@@ -110,6 +118,11 @@ pub enum RecordKey {
         /// Group id.
         group: String,
     },
+    /// A consumer group's (KIP-848) state snapshot.
+    ConsumerGroup {
+        /// Group id.
+        group: String,
+    },
 }
 
 /// A value of `__consumer_offsets` (`None` in [`LogRecord`] is a tombstone).
@@ -119,6 +132,8 @@ pub enum RecordValue {
     Offset(OffsetValue),
     /// For [`RecordKey::Group`].
     Group(GroupValue),
+    /// For [`RecordKey::ConsumerGroup`].
+    ConsumerGroup(Box<crate::consumer::ConsumerGroup>),
 }
 
 /// One record of `__consumer_offsets`, decoded.
@@ -134,7 +149,9 @@ impl RecordKey {
     /// The group this key belongs to.
     pub fn group(&self) -> &str {
         match self {
-            RecordKey::Offset { group, .. } | RecordKey::Group { group } => group,
+            RecordKey::Offset { group, .. }
+            | RecordKey::Group { group }
+            | RecordKey::ConsumerGroup { group } => group,
         }
     }
 
@@ -156,6 +173,10 @@ impl RecordKey {
                 b.put_i16(2);
                 put_str(&mut b, group);
             }
+            RecordKey::ConsumerGroup { group } => {
+                b.put_i16(CONSUMER_GROUP_KEY);
+                put_str(&mut b, group);
+            }
         }
         b.freeze()
     }
@@ -170,6 +191,9 @@ impl RecordKey {
                 partition: get_i32(&mut b)?,
             }),
             2 => Ok(RecordKey::Group {
+                group: get_str(&mut b)?,
+            }),
+            CONSUMER_GROUP_KEY => Ok(RecordKey::ConsumerGroup {
                 group: get_str(&mut b)?,
             }),
             version => Err(RecordError::UnknownVersion {
@@ -191,6 +215,10 @@ impl RecordValue {
                 b.put_i32(v.leader_epoch);
                 put_str(&mut b, &v.metadata);
                 b.put_i64(v.commit_timestamp);
+            }
+            RecordValue::ConsumerGroup(g) => {
+                b.put_i16(0);
+                put_consumer_group(&mut b, g);
             }
             RecordValue::Group(g) => {
                 b.put_i16(3);
@@ -219,6 +247,17 @@ impl RecordValue {
     pub fn decode(key: &RecordKey, mut b: &[u8]) -> Result<Self, RecordError> {
         let version = get_i16(&mut b)?;
         match key {
+            RecordKey::ConsumerGroup { group } => {
+                if version != 0 {
+                    return Err(RecordError::UnknownVersion {
+                        what: "consumer group value",
+                        version,
+                    });
+                }
+                Ok(RecordValue::ConsumerGroup(Box::new(get_consumer_group(
+                    &mut b, group,
+                )?)))
+            }
             RecordKey::Offset { .. } => {
                 let offset = get_i64(&mut b)?;
                 let leader_epoch = if version >= 3 { get_i32(&mut b)? } else { -1 };
@@ -353,6 +392,114 @@ fn decode_record(record: &Record) -> Result<LogRecord, RecordError> {
         Some(v) => Some(RecordValue::decode(&key, v)?),
     };
     Ok(LogRecord { key, value })
+}
+
+/// Key version of Weir's consumer-group snapshot record.
+pub const CONSUMER_GROUP_KEY: i16 = 1000;
+
+fn put_assignment(b: &mut BytesMut, a: &Assignment) {
+    b.put_i32(a.len() as i32);
+    for (t, ps) in a {
+        put_str(b, t);
+        b.put_i32(ps.len() as i32);
+        for p in ps {
+            b.put_i32(*p);
+        }
+    }
+}
+
+fn get_assignment(b: &mut &[u8]) -> Result<Assignment, RecordError> {
+    let mut a = Assignment::new();
+    for _ in 0..get_i32(b)?.max(0) {
+        let t = get_str(b)?;
+        let mut ps = std::collections::BTreeSet::new();
+        for _ in 0..get_i32(b)?.max(0) {
+            ps.insert(get_i32(b)?);
+        }
+        a.insert(t, ps);
+    }
+    Ok(a)
+}
+
+fn put_consumer_group(b: &mut BytesMut, g: &ConsumerGroup) {
+    b.put_i32(g.group_epoch);
+    b.put_i32(g.assignment_epoch);
+    put_str(b, &g.assignor);
+    b.put_i32(g.topic_partitions.len() as i32);
+    for (t, n) in &g.topic_partitions {
+        put_str(b, t);
+        b.put_i32(*n);
+    }
+    b.put_i32(g.members.len() as i32);
+    for m in g.members.values() {
+        put_str(b, &m.member_id);
+        put_nullable_str(b, m.instance_id.as_deref());
+        put_nullable_str(b, m.rack_id.as_deref());
+        put_str(b, &m.client_id);
+        put_str(b, &m.client_host);
+        b.put_i32(m.subscribed.len() as i32);
+        for t in &m.subscribed {
+            put_str(b, t);
+        }
+        put_nullable_str(b, m.server_assignor.as_deref());
+        b.put_i32(m.rebalance_timeout_ms);
+        b.put_i32(m.member_epoch);
+        b.put_i32(m.previous_member_epoch);
+        put_assignment(b, &m.assigned);
+        put_assignment(b, &m.pending_revocation);
+        put_assignment(b, g.target.get(&m.member_id).unwrap_or(&Assignment::new()));
+    }
+}
+
+fn get_consumer_group(b: &mut &[u8], id: &str) -> Result<ConsumerGroup, RecordError> {
+    let mut g = ConsumerGroup::new(id);
+    g.group_epoch = get_i32(b)?;
+    g.assignment_epoch = get_i32(b)?;
+    g.assignor = get_str(b)?;
+    for _ in 0..get_i32(b)?.max(0) {
+        let t = get_str(b)?;
+        let n = get_i32(b)?;
+        g.topic_partitions.insert(t, n);
+    }
+    for _ in 0..get_i32(b)?.max(0) {
+        let member_id = get_str(b)?;
+        let instance_id = get_nullable_str(b)?;
+        let rack_id = get_nullable_str(b)?;
+        let client_id = get_str(b)?;
+        let client_host = get_str(b)?;
+        let mut subscribed = Vec::new();
+        for _ in 0..get_i32(b)?.max(0) {
+            subscribed.push(get_str(b)?);
+        }
+        let server_assignor = get_nullable_str(b)?;
+        let rebalance_timeout_ms = get_i32(b)?;
+        let member_epoch = get_i32(b)?;
+        let previous_member_epoch = get_i32(b)?;
+        let assigned = get_assignment(b)?;
+        let pending_revocation = get_assignment(b)?;
+        let target = get_assignment(b)?;
+        g.target.insert(member_id.clone(), target);
+        g.members.insert(
+            member_id.clone(),
+            CgMember {
+                member_id,
+                instance_id,
+                rack_id,
+                client_id,
+                client_host,
+                subscribed,
+                server_assignor,
+                rebalance_timeout_ms,
+                member_epoch,
+                previous_member_epoch,
+                assigned,
+                pending_revocation,
+                session_deadline: tokio::time::Instant::now(),
+                revocation_deadline: None,
+            },
+        );
+    }
+    Ok(g)
 }
 
 fn put_str(b: &mut BytesMut, s: &str) {

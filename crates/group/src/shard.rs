@@ -12,11 +12,12 @@ use std::collections::HashMap;
 use tokio::time::Instant;
 use weir_protocol::kafka_protocol::error::ResponseError;
 
+use crate::consumer::{CgHeartbeat, CgHeartbeatResponse, ConsumerGroup};
 use crate::group::{Effects, Group, GroupState, Reply};
 use crate::records::{LogRecord, OffsetValue, RecordKey, RecordValue};
 use crate::types::{
-    CommitPartition, DescribedGroup, FetchedOffset, GroupConfig, JoinRequest, JoinResponse,
-    ListedGroup, MemberRef, Now, SyncRequest, SyncResponse,
+    CommitPartition, DescribedGroup, DescribedMember, FetchedOffset, GroupConfig, JoinRequest,
+    JoinResponse, ListedGroup, MemberRef, Now, SyncRequest, SyncResponse,
 };
 
 /// The groups of one `__consumer_offsets` partition.
@@ -24,6 +25,9 @@ use crate::types::{
 pub struct Shard {
     config: GroupConfig,
     groups: HashMap<String, Group>,
+    /// Consumer groups (KIP-848). Their committed offsets live in `groups`, under an entry
+    /// without protocol type, like those of a simple-commit group.
+    consumers: HashMap<String, ConsumerGroup>,
 }
 
 /// A validated OffsetCommit: per-partition errors, and the records that apply the rest.
@@ -41,6 +45,88 @@ impl Shard {
         Shard {
             config,
             groups: HashMap::new(),
+            consumers: HashMap::new(),
+        }
+    }
+
+    /// A consumer group, if known.
+    pub fn consumer_group(&self, id: &str) -> Option<&ConsumerGroup> {
+        self.consumers.get(id)
+    }
+
+    fn consumer_record(g: &ConsumerGroup) -> LogRecord {
+        LogRecord {
+            key: RecordKey::ConsumerGroup {
+                group: g.id.clone(),
+            },
+            value: Some(RecordValue::ConsumerGroup(Box::new(g.clone()))),
+        }
+    }
+
+    /// ConsumerGroupHeartbeat: the answer and the records to append (a snapshot of the group
+    /// when it changed; applied already).
+    pub fn consumer_heartbeat(
+        &mut self,
+        req: &CgHeartbeat,
+        partitions: &dyn Fn(&str) -> Option<i32>,
+        new_member_id: &dyn Fn() -> String,
+        now: Now,
+    ) -> (CgHeartbeatResponse, Vec<LogRecord>) {
+        if !valid_group_id(&req.group_id) {
+            return (
+                CgHeartbeatResponse::error(ResponseError::InvalidRequest, "group id is empty"),
+                Vec::new(),
+            );
+        }
+        if let Some(g) = self.groups.get(&req.group_id) {
+            if g.protocol_type.is_some() && !g.members.is_empty() {
+                return (
+                    CgHeartbeatResponse::error(
+                        ResponseError::GroupIdNotFound,
+                        "group is not a consumer group",
+                    ),
+                    Vec::new(),
+                );
+            }
+        }
+        if req.member_epoch != 0 && !self.consumers.contains_key(&req.group_id) {
+            return (
+                CgHeartbeatResponse::error(ResponseError::UnknownMemberId, "unknown member"),
+                Vec::new(),
+            );
+        }
+        let settings = self.config.consumer_settings();
+        let g = self
+            .consumers
+            .entry(req.group_id.clone())
+            .or_insert_with(|| ConsumerGroup::new(&req.group_id));
+        let (resp, changed) = g.heartbeat(req, partitions, settings, new_member_id, now);
+        let records = if changed {
+            vec![Self::consumer_record(g)]
+        } else {
+            Vec::new()
+        };
+        if g.members.is_empty() && g.group_epoch == 0 {
+            self.consumers.remove(&req.group_id);
+        }
+        (resp, records)
+    }
+
+    /// OffsetFetch v9 member check of a consumer group: `Err` when the member or its epoch is
+    /// not current.
+    pub fn validate_fetch(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        epoch: i32,
+    ) -> Result<(), ResponseError> {
+        if member_id.is_empty() && epoch < 0 {
+            return Ok(());
+        }
+        // Classic groups are not checked here (their fetches carry no member epoch).
+        match self.consumers.get(group_id) {
+            Some(g) => g.validate_epoch(member_id, epoch),
+            None => Ok(()),
         }
     }
 
@@ -64,6 +150,22 @@ impl Shard {
                 ResponseError::InvalidSessionTimeout,
                 &req.member_id,
             ));
+        }
+        if let Some(cg) = self.consumers.get(&req.group_id) {
+            if !cg.members.is_empty() {
+                return Reply::Done(JoinResponse::error(
+                    ResponseError::InconsistentGroupProtocol,
+                    &req.member_id,
+                ));
+            }
+            // An empty consumer group becomes a classic one.
+            self.consumers.remove(&req.group_id);
+            fx.records.push(LogRecord {
+                key: RecordKey::ConsumerGroup {
+                    group: req.group_id.clone(),
+                },
+                value: None,
+            });
         }
         let group = self
             .groups
@@ -119,12 +221,27 @@ impl Shard {
         for id in ids {
             self.forget_if_unused(&id);
         }
+        for g in self.consumers.values_mut() {
+            if g.next_deadline().is_some_and(|d| d <= now.instant) && g.expire(now) {
+                let fx = Effects {
+                    records: vec![Self::consumer_record(g)],
+                    ..Default::default()
+                };
+                out.push((g.id.clone(), fx));
+            }
+        }
         out
     }
 
     /// The earliest deadline of any group.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.groups.values().filter_map(Group::next_deadline).min()
+        let classic = self.groups.values().filter_map(Group::next_deadline).min();
+        let consumer = self
+            .consumers
+            .values()
+            .filter_map(ConsumerGroup::next_deadline)
+            .min();
+        classic.into_iter().chain(consumer).min()
     }
 
     /// Validates an OffsetCommit and builds its records (applied by [`Shard::replay`] after the
@@ -136,8 +253,12 @@ impl Shard {
         partitions: &[CommitPartition],
         now: Now,
     ) -> CommitPlan {
+        let consumer = self.consumers.get(group_id);
         let check = match self.groups.get_mut(group_id) {
             _ if !valid_group_id(group_id) => Err(ResponseError::InvalidGroupId),
+            _ if consumer.is_some() => consumer.map_or(Ok(()), |g| {
+                g.validate_epoch(&who.member_id, who.generation_id)
+            }),
             Some(g) => {
                 let r = g.validate_commit(who);
                 if r.is_ok() && who.generation_id >= 0 {
@@ -215,6 +336,14 @@ impl Shard {
             (RecordKey::Group { .. }, None) => {
                 self.groups.remove(group_id);
             }
+            (RecordKey::ConsumerGroup { .. }, Some(RecordValue::ConsumerGroup(g))) => {
+                let mut g = (**g).clone();
+                g.restart_sessions(now, self.config.consumer_settings());
+                self.consumers.insert(group_id.to_string(), g);
+            }
+            (RecordKey::ConsumerGroup { .. }, None) => {
+                self.consumers.remove(group_id);
+            }
             (key, Some(_)) => {
                 tracing::warn!(
                     ?key,
@@ -233,7 +362,12 @@ impl Shard {
         let retention = self.config.offsets_retention_ms;
         let mut out = Vec::new();
         for g in self.groups.values() {
-            let empty = g.state == GroupState::Empty;
+            let consumer = self.consumers.get(&g.id);
+            let empty =
+                g.state == GroupState::Empty && consumer.is_none_or(|c| c.members.is_empty());
+            let subscribes = |topic: &str| {
+                g.subscribes_to(topic) || consumer.is_some_and(|c| c.subscribes_to(topic))
+            };
             let mut kept = 0;
             for ((topic, partition), v) in &g.offsets {
                 let base = if empty && g.protocol_type.is_some() && g.state_timestamp >= 0 {
@@ -241,8 +375,8 @@ impl Shard {
                 } else {
                     v.commit_timestamp
                 };
-                let expired = base.saturating_add(retention) <= now_wall_ms
-                    && (empty || !g.subscribes_to(topic));
+                let expired =
+                    base.saturating_add(retention) <= now_wall_ms && (empty || !subscribes(topic));
                 if expired {
                     out.push(LogRecord {
                         key: RecordKey::Offset {
@@ -260,6 +394,25 @@ impl Shard {
                 out.push(LogRecord {
                     key: RecordKey::Group {
                         group: g.id.clone(),
+                    },
+                    value: None,
+                });
+                if consumer.is_some() {
+                    out.push(LogRecord {
+                        key: RecordKey::ConsumerGroup {
+                            group: g.id.clone(),
+                        },
+                        value: None,
+                    });
+                }
+            }
+        }
+        // Empty consumer groups that never committed anything go too.
+        for c in self.consumers.values() {
+            if c.members.is_empty() && !self.groups.contains_key(&c.id) {
+                out.push(LogRecord {
+                    key: RecordKey::ConsumerGroup {
+                        group: c.id.clone(),
                     },
                     value: None,
                 });
@@ -318,7 +471,8 @@ impl Shard {
         let errors = partitions
             .iter()
             .map(|(topic, partition)| {
-                if g.subscribes_to(topic) {
+                let consumer = self.consumers.get(group_id);
+                if g.subscribes_to(topic) || consumer.is_some_and(|c| c.subscribes_to(topic)) {
                     return Some(ResponseError::GroupSubscribedToTopic);
                 }
                 if g.offsets.contains_key(&(topic.clone(), *partition)) {
@@ -339,9 +493,22 @@ impl Shard {
 
     /// ListGroups, optionally only groups in the given states (Kafka's names, any case).
     pub fn list(&self, states: &[String]) -> Vec<ListedGroup> {
+        let wanted =
+            |state: &str| states.is_empty() || states.iter().any(|s| s.eq_ignore_ascii_case(state));
+        let consumers = self
+            .consumers
+            .values()
+            .filter(|g| wanted(g.state()))
+            .map(|g| ListedGroup {
+                group_id: g.id.clone(),
+                protocol_type: "consumer".to_string(),
+                state: g.state(),
+                group_type: "consumer",
+            });
         self.groups
             .values()
             .filter(|g| g.state != GroupState::Dead)
+            .filter(|g| !self.consumers.contains_key(&g.id))
             .filter(|g| {
                 states.is_empty()
                     || states
@@ -352,18 +519,55 @@ impl Shard {
                 group_id: g.id.clone(),
                 protocol_type: g.protocol_type.clone().unwrap_or_default(),
                 state: g.state.name(),
+                group_type: "classic",
             })
+            .chain(consumers)
             .collect()
     }
 
     /// DescribeGroups for one group; `None` if unknown.
     pub fn describe(&self, group_id: &str) -> Option<DescribedGroup> {
+        if let Some(g) = self.consumers.get(group_id) {
+            return Some(DescribedGroup {
+                group_id: g.id.clone(),
+                state: g.state(),
+                protocol_type: "consumer".to_string(),
+                protocol: g.assignor.clone(),
+                members: g
+                    .members
+                    .values()
+                    .map(|m| DescribedMember {
+                        member_id: m.member_id.clone(),
+                        group_instance_id: m.instance_id.clone(),
+                        client_id: m.client_id.clone(),
+                        client_host: m.client_host.clone(),
+                        metadata: bytes::Bytes::new(),
+                        assignment: bytes::Bytes::new(),
+                    })
+                    .collect(),
+            });
+        }
         self.groups.get(group_id).map(Group::describe)
     }
 
     /// DeleteGroups for one group: only an empty group can go; returns its tombstones, and the
     /// group is gone once they are replayed.
     pub fn delete_group(&self, group_id: &str) -> Result<Vec<LogRecord>, ResponseError> {
+        let mut records = Vec::new();
+        if let Some(cg) = self.consumers.get(group_id) {
+            if !cg.members.is_empty() {
+                return Err(ResponseError::NonEmptyGroup);
+            }
+            records.push(LogRecord {
+                key: RecordKey::ConsumerGroup {
+                    group: group_id.to_string(),
+                },
+                value: None,
+            });
+            if !self.groups.contains_key(group_id) {
+                return Ok(records);
+            }
+        }
         let g = self
             .groups
             .get(group_id)
@@ -372,18 +576,14 @@ impl Shard {
         if g.state != GroupState::Empty {
             return Err(ResponseError::NonEmptyGroup);
         }
-        let mut records: Vec<LogRecord> = g
-            .offsets
-            .keys()
-            .map(|(topic, partition)| LogRecord {
-                key: RecordKey::Offset {
-                    group: group_id.to_string(),
-                    topic: topic.clone(),
-                    partition: *partition,
-                },
-                value: None,
-            })
-            .collect();
+        records.extend(g.offsets.keys().map(|(topic, partition)| LogRecord {
+            key: RecordKey::Offset {
+                group: group_id.to_string(),
+                topic: topic.clone(),
+                partition: *partition,
+            },
+            value: None,
+        }));
         records.push(LogRecord {
             key: RecordKey::Group {
                 group: group_id.to_string(),
@@ -651,5 +851,134 @@ mod tests {
             ))
         );
         assert!(shard.list(&[]).is_empty(), "a refused join leaves no group");
+    }
+
+    fn cg_join(shard: &mut Shard, group: &str, member: &str) -> CgHeartbeatResponse {
+        let req = CgHeartbeat {
+            group_id: group.into(),
+            member_id: member.into(),
+            member_epoch: 0,
+            rebalance_timeout_ms: 30_000,
+            subscribed_topics: Some(vec!["t".into()]),
+            owned: Some(Default::default()),
+            ..Default::default()
+        };
+        let parts = |t: &str| (t == "t").then_some(4);
+        let (resp, records) = shard.consumer_heartbeat(&req, &parts, &|| "x".into(), now());
+        assert_eq!(records.len(), 1, "a join is persisted");
+        resp
+    }
+
+    #[test]
+    fn consumer_groups_recover_by_replay_and_check_member_epochs() {
+        let mut shard = Shard::new(GroupConfig::default());
+        let mut log: Vec<LogRecord> = Vec::new();
+        let a = cg_join(&mut shard, "cg", "a");
+        assert_eq!(a.member_epoch, 1);
+        log.push(Shard::consumer_record(&shard.consumers["cg"]));
+        // A member commits with its epoch; a stale epoch or unknown member is refused.
+        let who = |epoch| MemberRef {
+            member_id: "a".into(),
+            group_instance_id: None,
+            generation_id: epoch,
+        };
+        let plan = shard.commit("cg", &who(1), &[commit_req("t", 0, 7)], now());
+        assert_eq!(plan.results[0].2, None);
+        log.extend(plan.records.iter().cloned());
+        for r in &plan.records {
+            shard.replay(r, now());
+        }
+        let stale = shard.commit("cg", &who(0), &[commit_req("t", 0, 8)], now());
+        assert_eq!(stale.results[0].2, Some(ResponseError::StaleMemberEpoch));
+        assert_eq!(
+            shard
+                .commit("cg", &simple(), &[commit_req("t", 0, 8)], now())
+                .results[0]
+                .2,
+            Some(ResponseError::UnknownMemberId)
+        );
+        assert_eq!(
+            shard.validate_fetch("cg", "a", 0),
+            Err(ResponseError::StaleMemberEpoch)
+        );
+        assert_eq!(shard.validate_fetch("cg", "a", 1), Ok(()));
+
+        // Through the log bytes and back: same members, epochs, assignment and offsets.
+        let batch = build_batch(&log, 5).unwrap();
+        let mut restored = Shard::new(GroupConfig::default());
+        for r in read_batches(batch).unwrap() {
+            restored.replay(&r.unwrap(), now());
+        }
+        let (before, after) = (&shard.consumers["cg"], &restored.consumers["cg"]);
+        assert_eq!(after.group_epoch, before.group_epoch);
+        assert_eq!(after.members["a"].assigned, before.members["a"].assigned);
+        assert_eq!(after.target, before.target);
+        assert_eq!(restored.fetch_offsets("cg", None)[0].offset, 7);
+        let listed = restored.list(&[]);
+        assert_eq!(listed.len(), 1);
+        assert_eq!(
+            (listed[0].group_type, listed[0].state),
+            ("consumer", "Stable")
+        );
+
+        // A live consumer group cannot be deleted; once empty, it can, and stays deleted.
+        assert_eq!(
+            restored.delete_group("cg"),
+            Err(ResponseError::NonEmptyGroup)
+        );
+        let later = Now {
+            instant: Instant::now() + std::time::Duration::from_secs(60),
+            wall_ms: 6,
+        };
+        let expired = restored.tick(later);
+        assert_eq!(expired.len(), 1, "the silent member expired");
+        assert!(
+            restored.expired_offsets(6).is_empty(),
+            "an empty group's offsets are kept for the retention time"
+        );
+        let tombstones = restored.delete_group("cg").unwrap();
+        for r in &tombstones {
+            restored.replay(r, now());
+        }
+        assert!(restored.list(&[]).is_empty());
+    }
+
+    #[test]
+    fn classic_and_consumer_groups_cannot_share_an_id() {
+        let mut shard = Shard::new(GroupConfig::default());
+        cg_join(&mut shard, "cg", "a");
+        let join = JoinRequest {
+            group_id: "cg".into(),
+            member_id: "m".into(),
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 10_000,
+            protocol_type: "consumer".into(),
+            protocols: vec![("range".into(), bytes::Bytes::new())],
+            ..Default::default()
+        };
+        let mut fx = Effects::default();
+        match shard.join(&join, now(), &mut fx) {
+            Reply::Done(r) => assert_eq!(r.error, Some(ResponseError::InconsistentGroupProtocol)),
+            Reply::Pending { .. } => panic!("must be refused"),
+        }
+        // And a consumer-protocol member cannot join a live classic group.
+        let join = JoinRequest {
+            group_id: "classic".into(),
+            member_id: String::new(),
+            require_known_member_id: false,
+            ..join
+        };
+        let mut fx = Effects::default();
+        let _ = shard.join(&join, now(), &mut fx);
+        assert!(!shard.groups["classic"].members.is_empty());
+        let req = CgHeartbeat {
+            group_id: "classic".into(),
+            member_epoch: 0,
+            subscribed_topics: Some(vec!["t".into()]),
+            ..Default::default()
+        };
+        let (resp, records) = shard.consumer_heartbeat(&req, &|_| Some(1), &|| "x".into(), now());
+        assert_eq!(resp.error, Some(ResponseError::GroupIdNotFound));
+        assert!(records.is_empty());
     }
 }

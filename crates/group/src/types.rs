@@ -42,6 +42,20 @@ pub struct GroupConfig {
     pub offsets_retention_ms: i64,
     /// offsets.retention.check.interval.ms
     pub offsets_retention_check_interval_ms: u64,
+    /// group.consumer.session.timeout.ms (consumer protocol, KIP-848)
+    pub consumer_session_timeout_ms: i32,
+    /// group.consumer.heartbeat.interval.ms (consumer protocol, KIP-848)
+    pub consumer_heartbeat_interval_ms: i32,
+}
+
+impl GroupConfig {
+    /// The consumer-protocol settings.
+    pub fn consumer_settings(&self) -> crate::consumer::CgSettings {
+        crate::consumer::CgSettings {
+            session_timeout_ms: self.consumer_session_timeout_ms,
+            heartbeat_interval_ms: self.consumer_heartbeat_interval_ms,
+        }
+    }
 }
 
 impl Default for GroupConfig {
@@ -52,6 +66,8 @@ impl Default for GroupConfig {
             max_metadata_bytes: 4096,
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
             offsets_retention_check_interval_ms: 600_000,
+            consumer_session_timeout_ms: 45_000,
+            consumer_heartbeat_interval_ms: 5_000,
         }
     }
 }
@@ -215,6 +231,8 @@ pub struct ListedGroup {
     pub protocol_type: String,
     /// State name (Kafka's spelling).
     pub state: &'static str,
+    /// "classic" or "consumer" (ListGroups v5).
+    pub group_type: &'static str,
 }
 
 /// A member as DescribeGroups shows it.

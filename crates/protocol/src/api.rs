@@ -40,20 +40,21 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
     api(ApiKey::CreatePartitions, 0, 3),
     api(ApiKey::IncrementalAlterConfigs, 0, 1),
     api(ApiKey::DescribeCluster, 0, 1),
-    // Consumer groups, classic protocol. OffsetCommit/OffsetFetch stop below v9/v9+, the
-    // versions that carry KIP-848 member epochs (librdkafka enables the consumer protocol from
-    // them); ConsumerGroupHeartbeat is not served yet.
+    // Consumer groups: the classic protocol, and the KIP-848 consumer protocol
+    // (ConsumerGroupHeartbeat/Describe; OffsetCommit/OffsetFetch v9 carry member epochs).
     api(ApiKey::FindCoordinator, 0, 5),
     api(ApiKey::JoinGroup, 2, 9),
     api(ApiKey::SyncGroup, 0, 5),
     api(ApiKey::Heartbeat, 0, 4),
     api(ApiKey::LeaveGroup, 0, 5),
-    api(ApiKey::OffsetCommit, 2, 8),
-    api(ApiKey::OffsetFetch, 1, 8),
+    api(ApiKey::OffsetCommit, 2, 9),
+    api(ApiKey::OffsetFetch, 1, 9),
     api(ApiKey::OffsetDelete, 0, 0),
     api(ApiKey::ListGroups, 0, 5),
     api(ApiKey::DescribeGroups, 0, 5),
     api(ApiKey::DeleteGroups, 0, 2),
+    api(ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    api(ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
 /// The served version range of `key`, if Weir serves it at all.
@@ -91,6 +92,6 @@ mod tests {
         assert!(is_supported(ApiKey::ApiVersions, 3));
         assert!(!is_supported(ApiKey::ApiVersions, 99));
         assert!(!is_supported(ApiKey::JoinGroup, 0));
-        assert!(!is_supported(ApiKey::ConsumerGroupHeartbeat, 0));
+        assert!(!is_supported(ApiKey::ConsumerGroupHeartbeat, 2));
     }
 }

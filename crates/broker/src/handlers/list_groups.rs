@@ -1,6 +1,5 @@
 //! ListGroups: every group this broker coordinates, with its protocol type, state (v4+, with a
-//! states filter) and type (v5+: always "classic" here; a types filter without "classic"
-//! matches nothing).
+//! states filter) and type (v5+: "classic" or "consumer", with a types filter).
 
 use std::sync::Arc;
 
@@ -22,17 +21,20 @@ pub async fn handle(
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let classic_wanted = ctx.version < 5
-        || request.types_filter.is_empty()
-        || request
-            .types_filter
-            .iter()
-            .any(|t| t.eq_ignore_ascii_case("classic"));
-    let groups = if classic_wanted {
-        broker.groups.list(&states)
-    } else {
-        Vec::new()
+    let type_wanted = |group_type: &str| {
+        ctx.version < 5
+            || request.types_filter.is_empty()
+            || request
+                .types_filter
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(group_type))
     };
+    let groups: Vec<_> = broker
+        .groups
+        .list(&states)
+        .into_iter()
+        .filter(|g| type_wanted(g.group_type))
+        .collect();
     let groups = groups
         .into_iter()
         .map(|g| {
@@ -45,7 +47,7 @@ pub async fn handle(
                 listed
             };
             if ctx.version >= 5 {
-                listed.with_group_type(StrBytes::from_static_str("classic"))
+                listed.with_group_type(StrBytes::from_static_str(g.group_type))
             } else {
                 listed
             }

@@ -1,7 +1,9 @@
 //! OffsetCommit: stores a group's consumed positions in `__consumer_offsets`. Members of a
 //! classic group are checked for member id and generation; generation -1 without a member id is
 //! a simple commit (assign()-only consumers, admin tools), allowed while the group is empty.
-//! Partitions that do not exist get UNKNOWN_TOPIC_OR_PARTITION, as in Kafka.
+//! Partitions that do not exist get UNKNOWN_TOPIC_OR_PARTITION, as in Kafka. For a consumer
+//! group (KIP-848, v9) the generation field is the member epoch: a member that is not current
+//! gets UNKNOWN_MEMBER_ID or STALE_MEMBER_EPOCH.
 
 use std::sync::Arc;
 

@@ -1,6 +1,7 @@
 //! OffsetFetch: a group's committed offsets (v0-7 one group, v8+ several). A partition without
 //! a committed offset gets offset -1. `require_stable` is always satisfied: without
-//! transactions there are no pending offset commits.
+//! transactions there are no pending offset commits. v9 carries a consumer-group member's id and
+//! epoch: a member that is not current gets UNKNOWN_MEMBER_ID or STALE_MEMBER_EPOCH.
 
 use std::sync::Arc;
 
@@ -32,6 +33,23 @@ pub async fn handle(
                         .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
                         .collect()
                 });
+                // v9 (KIP-848): a member of a consumer group fetches with its current epoch.
+                if version >= 9 {
+                    let member = g
+                        .member_id
+                        .as_ref()
+                        .map(|m| m.to_string())
+                        .unwrap_or_default();
+                    if let Err(e) =
+                        broker
+                            .groups
+                            .validate_fetch(&g.group_id.0, &member, g.member_epoch)
+                    {
+                        return OffsetFetchResponseGroup::default()
+                            .with_group_id(g.group_id.clone())
+                            .with_error_code(e.code());
+                    }
+                }
                 let offsets = broker
                     .groups
                     .fetch_offsets(&g.group_id.0, wanted.as_deref());

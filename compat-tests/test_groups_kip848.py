@@ -1,0 +1,282 @@
+"""Consumer groups with the KIP-848 consumer protocol (`group.protocol=consumer`), with
+confluent-kafka (librdkafka) against weir.
+
+Three members share a 6-partition topic with server-side assignment; one is SIGKILLed and its
+partitions move to the others once its session (the broker's
+`--group-consumer-session-timeout-ms`) expires; committed offsets survive a restart of the
+consumers and of the broker. Members run as subprocesses of this file, reporting JSON lines like
+those of test_groups_confluent.py, whose helpers are reused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from confluent_kafka import Consumer, KafkaError
+
+SESSION_TIMEOUT_MS = 6000
+HEARTBEAT_MS = 500
+BROKER_ARGS = (f"--group-consumer-session-timeout-ms={SESSION_TIMEOUT_MS}",
+               f"--group-consumer-heartbeat-interval-ms={HEARTBEAT_MS}")
+
+
+def conf(bootstrap: str, group: str, **extra) -> dict:
+    return {
+        "bootstrap.servers": bootstrap,
+        "group.id": group,
+        "group.protocol": "consumer",
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        "socket.timeout.ms": 10000,
+        **extra,
+    }
+
+
+# ---------------------------------------------------------------------- member subprocess
+def run_member(bootstrap: str, group: str, topic: str) -> None:
+    c = Consumer(conf(bootstrap, group, **{"client.id": f"member-{os.getpid()}"}))
+    c.subscribe([topic])
+    last = None
+
+    def emit(obj):
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
+
+    deadline = time.monotonic() + 170
+    try:
+        while time.monotonic() < deadline:
+            got = []
+            for m in c.consume(num_messages=100, timeout=0.2):
+                if m.error() is not None:
+                    if m.error().code() != KafkaError._PARTITION_EOF:
+                        emit({"error": str(m.error())})
+                    continue
+                got.append([m.partition(), m.offset(), m.value().decode()])
+            if got:
+                c.commit(asynchronous=False)
+                for g in got:
+                    emit({"msg": g})
+            now = sorted(tp.partition for tp in c.assignment())
+            if now != last:
+                last = now
+                emit({"assignment": now})
+    finally:
+        c.close()
+
+
+def make_member(bootstrap, group, topic):
+    from test_groups_confluent import Member
+
+    m = Member.__new__(Member)
+    m.proc = subprocess.Popen(
+        [sys.executable, __file__, "member", bootstrap, group, topic],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    import queue
+    import threading
+    m.events = queue.Queue()
+    m.assignment = None
+    m.messages = []
+    m.errors = []
+    m._reader = threading.Thread(target=m._read, daemon=True)
+    m._reader.start()
+    return m
+
+
+# ---------------------------------------------------------------------- tests
+def test_three_members_share_partitions_and_take_over_from_a_killed_one(make_broker):
+    from helpers import create_topic, produce_confluent, unique_topic
+    from test_groups_confluent import owns_each_partition_once, wait_for
+
+    broker = make_broker(*BROKER_ARGS)
+    topic = unique_topic("kip848")
+    group = unique_topic("g848")
+    create_topic(broker.bootstrap, topic, partitions=6)
+    members = [make_member(broker.bootstrap, group, topic) for _ in range(3)]
+    try:
+        wait_for(members, lambda: owns_each_partition_once(members, range(6))
+                 and all(len(m.assignment or []) == 2 for m in members),
+                 60, "3 members owning 2 partitions each")
+
+        n = 60
+        produce_confluent(broker.bootstrap, topic,
+                          [(b"k", f"a{i}".encode(), None, i % 6) for i in range(n)])
+        wait_for(members, lambda: sum(len(m.messages) for m in members) >= n, 30,
+                 "the first 60 messages")
+        for m in members:
+            assert {p for p, _, _ in m.messages} <= set(m.assignment), "consumed unowned data"
+
+        victim, survivors = members[0], members[1:]
+        orphaned = set(victim.assignment)
+        victim.kill()
+        killed_at = time.monotonic()
+        moved_at = wait_for(survivors, lambda: owns_each_partition_once(survivors, range(6)),
+                            SESSION_TIMEOUT_MS / 1000 + 15, "survivors to own all 6 partitions")
+        assert moved_at - killed_at <= SESSION_TIMEOUT_MS / 1000 + 5
+        assert orphaned <= {p for m in survivors for p in m.assignment}
+
+        produce_confluent(broker.bootstrap, topic,
+                          [(b"k", f"b{i}".encode(), None, i % 6) for i in range(n)])
+        wait_for(survivors, lambda: {v for m in survivors for _, _, v in m.messages}
+                 >= {f"b{i}" for i in range(n)}, 30, "the second 60 messages")
+        for m in survivors:
+            assert not m.errors, m.errors
+    finally:
+        for m in members:
+            m.stop()
+
+
+def test_described_and_listed_as_a_consumer_group(make_broker):
+    from helpers import admin, create_topic, unique_topic
+
+    broker = make_broker(*BROKER_ARGS)
+    topic = unique_topic("kip848-admin")
+    group = unique_topic("g848-admin")
+    create_topic(broker.bootstrap, topic, partitions=3)
+    c = Consumer(conf(broker.bootstrap, group, **{"client.id": "kip848-member"}))
+    try:
+        c.subscribe([topic])
+        deadline = time.monotonic() + 30
+        while len(c.assignment()) < 3 and time.monotonic() < deadline:
+            c.poll(0.2)
+        assert len(c.assignment()) == 3
+        a = admin(broker.bootstrap)
+        listed = a.list_consumer_groups(request_timeout=10).result(timeout=20)
+        mine = [g for g in listed.valid if g.group_id == group]
+        assert len(mine) == 1, listed.valid
+        assert str(mine[0].type).endswith("CONSUMER"), mine[0].type
+        desc = a.describe_consumer_groups([group], request_timeout=10)[group].result(timeout=20)
+        (member,) = desc.members
+        assert member.client_id == "kip848-member"
+        assert sorted(tp.partition for tp in member.assignment.topic_partitions) == [0, 1, 2]
+    finally:
+        c.close()
+
+
+def test_created_and_grown_topics_are_assigned(make_broker):
+    from confluent_kafka.admin import NewPartitions
+    from helpers import admin, create_topic, unique_topic
+
+    broker = make_broker(*BROKER_ARGS)
+    grown = unique_topic("kip848-grow")
+    later = unique_topic("kip848-later")
+    group = unique_topic("g848-grow")
+    create_topic(broker.bootstrap, grown, partitions=2)
+    c = Consumer(conf(broker.bootstrap, group, **{"topic.metadata.refresh.interval.ms": 1000}))
+
+    def wait_assigned(want, what):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            c.poll(0.2)
+            got = sorted((tp.topic, tp.partition) for tp in c.assignment())
+            if got == want:
+                return
+        raise AssertionError(f"{what}: assignment {got}, wanted {want}")
+
+    try:
+        c.subscribe([grown, later])
+        wait_assigned([(grown, 0), (grown, 1)], "initial")
+        a = admin(broker.bootstrap)
+        a.create_partitions([NewPartitions(grown, 4)])[grown].result(timeout=20)
+        wait_assigned([(grown, p) for p in range(4)], "after growth")
+        create_topic(broker.bootstrap, later, partitions=1)
+        wait_assigned(sorted([(grown, p) for p in range(4)] + [(later, 0)]), "after creation")
+    finally:
+        c.close()
+
+
+def consume_group(bootstrap, group, topic, want, timeout=40.0):
+    c = Consumer(conf(bootstrap, group))
+    got = []
+    try:
+        c.subscribe([topic])
+        deadline = time.monotonic() + timeout
+        quiet_until = None
+        while time.monotonic() < deadline:
+            for m in c.consume(num_messages=500, timeout=0.2):
+                if m.error() is None:
+                    got.append((m.partition(), m.offset(), m.value().decode()))
+                elif m.error().code() != KafkaError._PARTITION_EOF:
+                    raise AssertionError(f"consumer error: {m.error()}")
+            if len(got) >= want and quiet_until is None:
+                quiet_until = time.monotonic() + 1.5
+            if quiet_until is not None and time.monotonic() >= quiet_until:
+                break
+        assert len(got) >= want, f"got {len(got)} of {want} messages within {timeout}s"
+        if got:
+            c.commit(asynchronous=False)
+    finally:
+        c.close()
+    return got
+
+
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+def test_committed_offsets_survive_consumer_and_broker_restarts(make_broker, how):
+    from helpers import create_topic, produce_confluent, unique_topic
+
+    broker = make_broker(*BROKER_ARGS)
+    topic = unique_topic("kip848-restart")
+    group = unique_topic("g848-restart")
+    create_topic(broker.bootstrap, topic, partitions=3)
+    produce_confluent(broker.bootstrap, topic, [(None, f"a{i}".encode(), None, i % 3)
+                                                 for i in range(30)])
+    first = consume_group(broker.bootstrap, group, topic, 30)
+    assert sorted(v for _, _, v in first) == sorted(f"a{i}" for i in range(30))
+
+    produce_confluent(broker.bootstrap, topic, [(None, f"b{i}".encode(), None, i % 3)
+                                                 for i in range(9)])
+    second = consume_group(broker.bootstrap, group, topic, 9)
+    assert sorted(v for _, _, v in second) == sorted(f"b{i}" for i in range(9))
+
+    if how == "sigterm":
+        assert broker.stop() == 0
+    else:
+        broker.kill()
+    broker.start()
+    produce_confluent(broker.bootstrap, topic, [(None, f"c{i}".encode(), None, i % 3)
+                                                 for i in range(12)])
+    third = consume_group(broker.bootstrap, group, topic, 12)
+    assert sorted(v for _, _, v in third) == sorted(f"c{i}" for i in range(12)), \
+        "after the broker restart the group must resume from its committed offsets"
+
+
+def test_classic_and_consumer_groups_cannot_share_an_id(make_broker):
+    from helpers import create_topic, unique_topic
+
+    broker = make_broker(*BROKER_ARGS)
+    topic = unique_topic("kip848-mixed")
+    group = unique_topic("g848-mixed")
+    create_topic(broker.bootstrap, topic, partitions=1)
+    new = Consumer(conf(broker.bootstrap, group))
+    errors = []
+    old = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group,
+                    "session.timeout.ms": 6000, "error_cb": errors.append})
+    try:
+        new.subscribe([topic])
+        deadline = time.monotonic() + 30
+        while not new.assignment() and time.monotonic() < deadline:
+            new.poll(0.2)
+        assert new.assignment()
+        old.subscribe([topic])
+        deadline = time.monotonic() + 15
+        seen = []
+        while time.monotonic() < deadline and not seen:
+            m = old.poll(0.2)
+            new.poll(0)
+            if m is not None and m.error() is not None:
+                seen.append(m.error())
+            seen.extend(errors)
+        assert not old.assignment(), "a classic member must not join a consumer group"
+    finally:
+        new.close()
+        old.close()
+
+
+if __name__ == "__main__" and len(sys.argv) == 5 and sys.argv[1] == "member":
+    run_member(*sys.argv[2:])
