@@ -54,6 +54,7 @@ impl Broker {
         let group_config = GroupConfig {
             consumer_session_timeout_ms: config.group_consumer_session_timeout_ms,
             consumer_heartbeat_interval_ms: config.group_consumer_heartbeat_interval_ms,
+            initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
             ..GroupConfig::default()
         };
         let groups = GroupCoordinator::new(group_config, offsets_partitions);

@@ -77,6 +77,10 @@ pub struct Args {
     /// (group.consumer.heartbeat.interval.ms) [default: 5000].
     #[arg(long, env = "WEIR_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS")]
     pub group_consumer_heartbeat_interval_ms: Option<i32>,
+    /// How long the first rebalance of an empty classic group waits for more members, in ms
+    /// (group.initial.rebalance.delay.ms) [default: 3000].
+    #[arg(long, env = "WEIR_GROUP_INITIAL_REBALANCE_DELAY_MS")]
+    pub group_initial_rebalance_delay_ms: Option<u64>,
     /// Default topic config, as Kafka's name=value (e.g. retention.ms=3600000); repeatable.
     /// Environment: WEIR_TOPIC_CONFIG with comma-separated pairs.
     #[arg(
@@ -107,6 +111,7 @@ pub struct FileConfig {
     offsets_topic_partitions: Option<i32>,
     group_consumer_session_timeout_ms: Option<i32>,
     group_consumer_heartbeat_interval_ms: Option<i32>,
+    group_initial_rebalance_delay_ms: Option<u64>,
     #[serde(default)]
     topic_defaults: BTreeMap<String, toml::Value>,
 }
@@ -180,6 +185,8 @@ pub struct BrokerConfig {
     pub group_consumer_session_timeout_ms: i32,
     /// group.consumer.heartbeat.interval.ms
     pub group_consumer_heartbeat_interval_ms: i32,
+    /// group.initial.rebalance.delay.ms
+    pub group_initial_rebalance_delay_ms: u64,
 }
 
 impl BrokerConfig {
@@ -325,6 +332,10 @@ impl BrokerConfig {
             offsets_topic_partitions,
             group_consumer_session_timeout_ms,
             group_consumer_heartbeat_interval_ms,
+            group_initial_rebalance_delay_ms: args
+                .group_initial_rebalance_delay_ms
+                .or(file.group_initial_rebalance_delay_ms)
+                .unwrap_or(3_000),
         })
     }
 

@@ -142,6 +142,11 @@ pub struct Group {
     pub pending: HashMap<String, Instant>,
     /// When the current join phase ends even if not every member rejoined.
     pub rebalance_deadline: Option<Instant>,
+    /// group.initial.rebalance.delay.ms, set by the shard from its config.
+    pub initial_rebalance_delay: Duration,
+    /// While the first join phase of a group that was empty waits for more members: (when the
+    /// wait started, when it ends).
+    pub initial_join_wait: Option<(Instant, Instant)>,
     /// Committed offsets by (topic, partition).
     pub offsets: BTreeMap<(String, i32), OffsetValue>,
     /// Wall-clock time of the last state change.
@@ -169,6 +174,8 @@ impl Group {
             static_members: HashMap::new(),
             pending: HashMap::new(),
             rebalance_deadline: None,
+            initial_rebalance_delay: Duration::ZERO,
+            initial_join_wait: None,
             offsets: BTreeMap::new(),
             state_timestamp: -1,
         }
@@ -463,6 +470,14 @@ impl Group {
         self.members.insert(id.clone(), member);
         if self.state != GroupState::PreparingRebalance {
             self.prepare_rebalance(now, fx);
+        } else if let Some((started, _)) = self.initial_join_wait {
+            // Kafka's InitialDelayedJoin: each newcomer extends the wait, up to the rebalance
+            // timeout counted from when the wait began.
+            let cap = started + self.max_rebalance_timeout();
+            self.initial_join_wait = Some((
+                started,
+                (now.instant + self.initial_rebalance_delay).min(cap),
+            ));
         }
         self.try_complete_join(now, fx);
         Reply::Pending { member_id: id }
@@ -521,6 +536,12 @@ impl Group {
                 }
             }
         }
+        if self.state == GroupState::Empty && !self.initial_rebalance_delay.is_zero() {
+            let wait = self
+                .initial_rebalance_delay
+                .min(self.max_rebalance_timeout());
+            self.initial_join_wait = Some((now.instant, now.instant + wait));
+        }
         self.rebalance_deadline = Some(now.instant + self.max_rebalance_timeout());
         self.set_state(GroupState::PreparingRebalance, now);
     }
@@ -536,7 +557,11 @@ impl Group {
     }
 
     fn try_complete_join(&mut self, now: Now, fx: &mut Effects) {
+        let waiting = self
+            .initial_join_wait
+            .is_some_and(|(_, until)| until > now.instant);
         if self.state == GroupState::PreparingRebalance
+            && !waiting
             && self.pending.is_empty()
             && self.members.values().all(|m| m.awaiting_join)
         {
@@ -557,6 +582,7 @@ impl Group {
             self.drop_member(&id, fx);
         }
         self.rebalance_deadline = None;
+        self.initial_join_wait = None;
         self.generation += 1;
         if self.members.is_empty() {
             self.protocol = None;
@@ -792,7 +818,10 @@ impl Group {
         }
         let before = self.pending.len();
         self.pending.retain(|_, lapse| *lapse > now.instant);
-        if self.pending.len() != before {
+        let wait_over = self
+            .initial_join_wait
+            .is_some_and(|(_, until)| until <= now.instant);
+        if self.pending.len() != before || wait_over {
             self.try_complete_join(now, fx);
         }
         let overdue = self.rebalance_deadline.is_some_and(|d| d <= now.instant);
@@ -824,6 +853,7 @@ impl Group {
         members
             .chain(self.pending.values().copied())
             .chain(self.rebalance_deadline)
+            .chain(self.initial_join_wait.map(|(_, until)| until))
             .min()
     }
 
@@ -980,6 +1010,28 @@ mod tests {
         assert_eq!(g.state, GroupState::Stable);
         assert_eq!(fx.records.len(), 1, "stable group is recorded");
         (g, a, t)
+    }
+
+    /// group.initial.rebalance.delay.ms: members that join an empty group within the delay
+    /// (each join extending it) share the first generation.
+    #[test]
+    fn initial_rebalance_delay_gathers_members_into_one_generation() {
+        let t = now();
+        let mut g = Group::new("g");
+        g.initial_rebalance_delay = Duration::from_millis(3000);
+        let mut fx = Effects::default();
+        let a = join_member(&mut g, t, &mut fx);
+        assert!(fx.joins.is_empty(), "the first join waits for the delay");
+        let t1 = later(t, 2000);
+        let b = join_member(&mut g, t1, &mut fx);
+        g.tick(later(t, 3500), &mut fx);
+        assert!(fx.joins.is_empty(), "b's join extended the wait to t+5000");
+        assert_eq!(g.next_deadline(), Some(later(t1, 3000).instant));
+        g.tick(later(t1, 3000), &mut fx);
+        assert_eq!(fx.joins.len(), 2);
+        assert!(fx.joins.iter().all(|(_, r)| r.generation_id == 1));
+        let ids: Vec<&String> = fx.joins.iter().map(|(id, _)| id).collect();
+        assert!(ids.contains(&&a) && ids.contains(&&b));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! snapshot that replay restores at start-up.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use tokio::time::Instant;
 use weir_protocol::kafka_protocol::error::ResponseError;
@@ -171,6 +172,8 @@ impl Shard {
             .groups
             .entry(req.group_id.clone())
             .or_insert_with(|| Group::new(&req.group_id));
+        group.initial_rebalance_delay =
+            Duration::from_millis(self.config.initial_rebalance_delay_ms);
         let reply = group.join(req, now, fx);
         self.forget_if_unused(&req.group_id);
         reply

@@ -46,6 +46,11 @@ pub struct GroupConfig {
     pub consumer_session_timeout_ms: i32,
     /// group.consumer.heartbeat.interval.ms (consumer protocol, KIP-848)
     pub consumer_heartbeat_interval_ms: i32,
+    /// group.initial.rebalance.delay.ms: how long the first join phase of an empty classic
+    /// group waits for more members (extended by each member that joins, up to the rebalance
+    /// timeout), so consumers started together share one generation. 0 here; the broker's
+    /// setting defaults to Kafka's 3000.
+    pub initial_rebalance_delay_ms: u64,
 }
 
 impl GroupConfig {
@@ -68,6 +73,7 @@ impl Default for GroupConfig {
             offsets_retention_check_interval_ms: 600_000,
             consumer_session_timeout_ms: 45_000,
             consumer_heartbeat_interval_ms: 5_000,
+            initial_rebalance_delay_ms: 0,
         }
     }
 }
