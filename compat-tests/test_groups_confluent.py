@@ -137,43 +137,50 @@ def owns_each_partition_once(members, partitions):
     return sorted(owned) == list(partitions)
 
 
+def share_and_take_over(bootstrap, topic, members, takeover_limit_s):
+    """The shared scenario of both group protocols: three members on a 6-partition topic own
+    two partitions each and consume only what they own; after one is SIGKILLed the survivors
+    own all six within `takeover_limit_s` and consume new messages without errors."""
+    from helpers import produce_confluent
+
+    wait_for(members, lambda: owns_each_partition_once(members, range(6))
+             and all(len(m.assignment or []) == 2 for m in members),
+             60, "3 members owning 2 partitions each")
+
+    n = 60
+    produce_confluent(bootstrap, topic, [(b"k", f"a{i}".encode(), None, i % 6) for i in range(n)])
+    wait_for(members, lambda: sum(len(m.messages) for m in members) >= n, 30,
+             "the first 60 messages")
+    for m in members:
+        assert {p for p, _, _ in m.messages} <= set(m.assignment), "consumed unowned data"
+
+    victim, survivors = members[0], members[1:]
+    orphaned = set(victim.assignment)
+    victim.kill()
+    killed_at = time.monotonic()
+    moved_at = wait_for(survivors, lambda: owns_each_partition_once(survivors, range(6)),
+                        takeover_limit_s + 5, "survivors to own all 6 partitions")
+    assert moved_at - killed_at <= takeover_limit_s
+    assert orphaned <= {p for m in survivors for p in m.assignment}
+
+    produce_confluent(bootstrap, topic, [(b"k", f"b{i}".encode(), None, i % 6) for i in range(n)])
+    wait_for(survivors, lambda: {v for m in survivors for _, _, v in m.messages}
+             >= {f"b{i}" for i in range(n)}, 30, "the second 60 messages")
+    for m in survivors:
+        assert not m.errors, m.errors
+
+
 # ---------------------------------------------------------------------- tests
 @pytest.mark.parametrize("strategy", ["range", "cooperative-sticky"])
 def test_three_members_share_partitions_and_take_over_from_a_killed_one(broker, strategy):
-    from helpers import create_topic, produce_confluent, unique_topic
+    from helpers import create_topic, unique_topic
 
     topic = unique_topic(f"grp-{strategy}")
     group = unique_topic("g3")
     create_topic(broker.bootstrap, topic, partitions=6)
     members = [Member(broker.bootstrap, group, topic, strategy) for _ in range(3)]
     try:
-        wait_for(members, lambda: owns_each_partition_once(members, range(6))
-                 and all(len(m.assignment or []) == 2 for m in members),
-                 60, "3 members owning 2 partitions each")
-
-        n = 60
-        produce_confluent(broker.bootstrap, topic,
-                          [(b"k", f"a{i}".encode(), None, i % 6) for i in range(n)])
-        wait_for(members, lambda: sum(len(m.messages) for m in members) >= n, 30,
-                 "the first 60 messages")
-        for m in members:
-            assert {p for p, _, _ in m.messages} <= set(m.assignment), "consumed unowned data"
-
-        victim, survivors = members[0], members[1:]
-        orphaned = set(victim.assignment)
-        victim.kill()
-        killed_at = time.monotonic()
-        moved_at = wait_for(survivors, lambda: owns_each_partition_once(survivors, range(6)),
-                            SESSION_TIMEOUT_MS / 1000 + 15, "survivors to own all 6 partitions")
-        assert moved_at - killed_at <= SESSION_TIMEOUT_MS / 1000 + 10
-        assert orphaned <= {p for m in survivors for p in m.assignment}
-
-        produce_confluent(broker.bootstrap, topic,
-                          [(b"k", f"b{i}".encode(), None, i % 6) for i in range(n)])
-        wait_for(survivors, lambda: {v for m in survivors for _, _, v in m.messages}
-                 >= {f"b{i}" for i in range(n)}, 30, "the second 60 messages")
-        for m in survivors:
-            assert not m.errors, m.errors
+        share_and_take_over(broker.bootstrap, topic, members, SESSION_TIMEOUT_MS / 1000 + 10)
     finally:
         for m in members:
             m.stop()

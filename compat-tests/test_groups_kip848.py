@@ -91,8 +91,8 @@ def make_member(bootstrap, group, topic):
 
 # ---------------------------------------------------------------------- tests
 def test_three_members_share_partitions_and_take_over_from_a_killed_one(make_broker):
-    from helpers import create_topic, produce_confluent, unique_topic
-    from test_groups_confluent import owns_each_partition_once, wait_for
+    from helpers import create_topic, unique_topic
+    from test_groups_confluent import share_and_take_over
 
     broker = make_broker(*BROKER_ARGS)
     topic = unique_topic("kip848")
@@ -100,33 +100,7 @@ def test_three_members_share_partitions_and_take_over_from_a_killed_one(make_bro
     create_topic(broker.bootstrap, topic, partitions=6)
     members = [make_member(broker.bootstrap, group, topic) for _ in range(3)]
     try:
-        wait_for(members, lambda: owns_each_partition_once(members, range(6))
-                 and all(len(m.assignment or []) == 2 for m in members),
-                 60, "3 members owning 2 partitions each")
-
-        n = 60
-        produce_confluent(broker.bootstrap, topic,
-                          [(b"k", f"a{i}".encode(), None, i % 6) for i in range(n)])
-        wait_for(members, lambda: sum(len(m.messages) for m in members) >= n, 30,
-                 "the first 60 messages")
-        for m in members:
-            assert {p for p, _, _ in m.messages} <= set(m.assignment), "consumed unowned data"
-
-        victim, survivors = members[0], members[1:]
-        orphaned = set(victim.assignment)
-        victim.kill()
-        killed_at = time.monotonic()
-        moved_at = wait_for(survivors, lambda: owns_each_partition_once(survivors, range(6)),
-                            SESSION_TIMEOUT_MS / 1000 + 15, "survivors to own all 6 partitions")
-        assert moved_at - killed_at <= SESSION_TIMEOUT_MS / 1000 + 5
-        assert orphaned <= {p for m in survivors for p in m.assignment}
-
-        produce_confluent(broker.bootstrap, topic,
-                          [(b"k", f"b{i}".encode(), None, i % 6) for i in range(n)])
-        wait_for(survivors, lambda: {v for m in survivors for _, _, v in m.messages}
-                 >= {f"b{i}" for i in range(n)}, 30, "the second 60 messages")
-        for m in survivors:
-            assert not m.errors, m.errors
+        share_and_take_over(broker.bootstrap, topic, members, SESSION_TIMEOUT_MS / 1000 + 5)
     finally:
         for m in members:
             m.stop()

@@ -5,8 +5,7 @@
 
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use bytes::Bytes;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::offset_commit_request::{
@@ -17,66 +16,25 @@ use kafka_protocol::messages::offset_fetch_request::{
 };
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use kafka_protocol::protocol::{Decodable, StrBytes};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use weir_broker::{start, BrokerConfig, RunningBroker};
 
-const TIMEOUT: Duration = Duration::from_secs(10);
+mod common;
+
+use common::{call, connect, create_topic, frame, read_frame};
 
 async fn broker(dir: &std::path::Path) -> RunningBroker {
     let mut config = BrokerConfig::for_dir("127.0.0.1:0", dir).unwrap();
     config.offsets_topic_partitions = 5;
+    // Joins complete as soon as every member is in; the initial delay has its own unit test.
+    config.group_initial_rebalance_delay_ms = 0;
     start(config).await.unwrap()
 }
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
-}
-
-fn frame<R: Encodable + HeaderVersion>(key: ApiKey, version: i16, body: &R) -> Bytes {
-    let header = RequestHeader::default()
-        .with_request_api_key(key as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(7)
-        .with_client_id(Some(s("group-test")));
-    let mut payload = BytesMut::new();
-    header
-        .encode(&mut payload, R::header_version(version))
-        .unwrap();
-    body.encode(&mut payload, version).unwrap();
-    let mut out = BytesMut::new();
-    out.put_i32(payload.len() as i32);
-    out.extend_from_slice(&payload);
-    out.freeze()
-}
-
-async fn read_frame(stream: &mut TcpStream) -> Bytes {
-    let mut size = [0u8; 4];
-    tokio::time::timeout(TIMEOUT, stream.read_exact(&mut size))
-        .await
-        .expect("answer in time")
-        .expect("connection open");
-    let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
-    stream.read_exact(&mut body).await.unwrap();
-    Bytes::from(body)
-}
-
-async fn call<Req: Encodable + HeaderVersion, Resp: Decodable>(
-    stream: &mut TcpStream,
-    key: ApiKey,
-    version: i16,
-    req: &Req,
-) -> Resp {
-    stream.write_all(&frame(key, version, req)).await.unwrap();
-    let mut resp = read_frame(stream).await;
-    let header = ResponseHeader::decode(&mut resp, key.response_header_version(version)).unwrap();
-    assert_eq!(header.correlation_id, 7);
-    Resp::decode(&mut resp, version).unwrap()
-}
-
-async fn connect(b: &RunningBroker) -> TcpStream {
-    TcpStream::connect(b.local_addr).await.unwrap()
 }
 
 fn join_request(group: &str, member: &str, version: i16) -> JoinGroupRequest {
@@ -152,17 +110,6 @@ fn commit_request(
                 .with_committed_metadata(Some(s("meta")))])])
 }
 
-async fn create_topic(stream: &mut TcpStream, name: &str) {
-    let req = CreateTopicsRequest::default()
-        .with_timeout_ms(5000)
-        .with_topics(vec![CreatableTopic::default()
-            .with_name(TopicName(s(name)))
-            .with_num_partitions(1)
-            .with_replication_factor(1)]);
-    let resp: CreateTopicsResponse = call(stream, ApiKey::CreateTopics, 7, &req).await;
-    assert_eq!(resp.topics[0].error_code, 0);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_served_version_runs_the_classic_cycle() {
     let dir = tempfile::tempdir().unwrap();
@@ -222,7 +169,7 @@ async fn every_served_version_runs_the_classic_cycle() {
             ("Stable", "range")
         );
         assert_eq!(&d.members[0].member_assignment[..], b"assigned");
-        assert_eq!(d.members[0].client_id.as_str(), "group-test");
+        assert_eq!(d.members[0].client_id.as_str(), "weir-test");
 
         let leave_version = (version - 4).clamp(0, 5);
         let leave = if leave_version >= 3 {
@@ -286,6 +233,7 @@ async fn a_waiting_join_does_not_hold_up_other_connections() {
         .write_all(&frame(
             ApiKey::JoinGroup,
             5,
+            7,
             &join_request("g", &first.member_id, 5),
         ))
         .await
@@ -320,7 +268,7 @@ async fn a_waiting_join_does_not_hold_up_other_connections() {
         &join_request("g", &joined.member_id, 5),
     )
     .await;
-    let mut resp = read_frame(&mut second).await;
+    let mut resp = read_frame(&mut second).await.expect("response");
     let _ =
         ResponseHeader::decode(&mut resp, ApiKey::JoinGroup.response_header_version(5)).unwrap();
     let b_joined = JoinGroupResponse::decode(&mut resp, 5).unwrap();

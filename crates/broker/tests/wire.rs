@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
@@ -16,34 +16,13 @@ use weir_broker::{start, BrokerConfig, RunningBroker};
 use weir_protocol::api::SUPPORTED_APIS;
 use weir_protocol::record_batch::build_test_batch;
 
-const TIMEOUT: Duration = Duration::from_secs(10);
+mod common;
+
+use common::{call, connect, create_topic, frame, read_frame, TIMEOUT};
 
 async fn broker(dir: &std::path::Path) -> RunningBroker {
     let config = BrokerConfig::for_dir("127.0.0.1:0", dir).unwrap();
     start(config).await.unwrap()
-}
-
-/// Encodes a request frame for `key`/`version` with the given correlation id.
-fn frame<R: Encodable + HeaderVersion>(
-    key: ApiKey,
-    version: i16,
-    correlation_id: i32,
-    body: &R,
-) -> Bytes {
-    let header = RequestHeader::default()
-        .with_request_api_key(key as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(correlation_id)
-        .with_client_id(Some(StrBytes::from_static_str("wire-test")));
-    let mut payload = BytesMut::new();
-    header
-        .encode(&mut payload, R::header_version(version))
-        .unwrap();
-    body.encode(&mut payload, version).unwrap();
-    let mut out = BytesMut::new();
-    out.put_i32(payload.len() as i32);
-    out.extend_from_slice(&payload);
-    out.freeze()
 }
 
 /// A frame encoded at `encoded_version` that claims `claimed_version` in its header: how a
@@ -57,42 +36,6 @@ fn frame_claiming<R: Encodable + HeaderVersion>(
     let mut f = BytesMut::from(&frame(key, encoded_version, 7, body)[..]);
     f[6..8].copy_from_slice(&claimed_version.to_be_bytes());
     f.freeze()
-}
-
-/// Reads one response frame; `None` if the broker closed the connection.
-async fn read_frame(stream: &mut TcpStream) -> Option<Bytes> {
-    let mut size = [0u8; 4];
-    tokio::time::timeout(TIMEOUT, stream.read_exact(&mut size))
-        .await
-        .ok()?
-        .ok()?;
-    let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
-    tokio::time::timeout(TIMEOUT, stream.read_exact(&mut body))
-        .await
-        .ok()?
-        .ok()?;
-    Some(Bytes::from(body))
-}
-
-/// Sends a request and decodes its response (response header version from the API key).
-async fn call<Req: Encodable + HeaderVersion, Resp: Decodable>(
-    stream: &mut TcpStream,
-    key: ApiKey,
-    version: i16,
-    req: &Req,
-) -> Resp {
-    stream
-        .write_all(&frame(key, version, 7, req))
-        .await
-        .unwrap();
-    let mut resp = read_frame(stream).await.expect("response");
-    let header = ResponseHeader::decode(&mut resp, key.response_header_version(version)).unwrap();
-    assert_eq!(header.correlation_id, 7);
-    Resp::decode(&mut resp, version).unwrap()
-}
-
-async fn connect(b: &RunningBroker) -> TcpStream {
-    TcpStream::connect(b.local_addr).await.unwrap()
 }
 
 async fn assert_closed(stream: &mut TcpStream) {
@@ -130,22 +73,6 @@ fn fetch_request(topic: &str, offset: i64, max_wait_ms: i32) -> FetchRequest {
                 .with_partition(0)
                 .with_fetch_offset(offset)
                 .with_partition_max_bytes(1 << 20)])])
-}
-
-async fn create_topic(stream: &mut TcpStream, name: &str) {
-    use kafka_protocol::messages::create_topics_request::CreatableTopic;
-    let req = CreateTopicsRequest::default()
-        .with_timeout_ms(5000)
-        .with_topics(vec![CreatableTopic::default()
-            .with_name(TopicName(StrBytes::from_string(name.to_string())))
-            .with_num_partitions(1)
-            .with_replication_factor(1)]);
-    let resp: CreateTopicsResponse = call(stream, ApiKey::CreateTopics, 7, &req).await;
-    assert_eq!(
-        resp.topics[0].error_code, 0,
-        "{:?}",
-        resp.topics[0].error_message
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
