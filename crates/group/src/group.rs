@@ -409,7 +409,6 @@ impl Group {
                 SyncResponse::error(ResponseError::FencedInstanceId),
             ));
         }
-        let unchanged = member.protocols == req.protocols;
         let was_leader = self.leader.as_deref() == Some(old_id);
         member.member_id = new_id.clone();
         member.awaiting_join = false;
@@ -425,16 +424,23 @@ impl Group {
             member_id: new_id.clone(),
             ..req.clone()
         };
-        if self.state == GroupState::Stable && unchanged && !was_leader {
-            // Kafka's static-member rejoin: no rebalance, the old assignment stays.
-            self.update_member(&join, now);
+        self.update_member(&join, now);
+        if self.state == GroupState::Stable && self.select_protocol() == self.protocol {
+            // Kafka's static-member rejoin: no rebalance, the old assignment stays, also when
+            // the member was the leader. The answer names the old leader id, so the new
+            // incarnation acts as a follower and does not compute an assignment that a
+            // stable group would never hand out (Kafka does the same before KIP-814).
             if let Some(m) = self.members.get_mut(&new_id) {
                 m.awaiting_join = false;
             }
             fx.records.push(self.metadata_record());
-            return Reply::Done(self.join_response(&new_id));
+            let mut reply = self.join_response(&new_id);
+            if was_leader {
+                reply.leader = old_id.to_string();
+                reply.members.clear();
+            }
+            return Reply::Done(reply);
         }
-        self.update_member(&join, now);
         if self.state != GroupState::PreparingRebalance {
             self.prepare_rebalance(now, fx);
         }
@@ -1284,6 +1290,59 @@ mod tests {
             panic!()
         };
         assert_eq!(s2.assignment, Bytes::from("S"));
+    }
+
+    #[test]
+    fn static_leader_rejoin_keeps_assignment_and_names_the_old_leader() {
+        let t = now();
+        let mut g = Group::new("g");
+        let mut fx = Effects::default();
+        let mut leader_req = join_req("", &["range"]);
+        leader_req.group_instance_id = Some("lead".into());
+        let Reply::Pending { member_id: l } = g.join(&leader_req, t, &mut fx) else {
+            panic!("static members skip MEMBER_ID_REQUIRED")
+        };
+        let mut follower_req = join_req("", &["range"]);
+        follower_req.group_instance_id = Some("follow".into());
+        let Reply::Pending { member_id: f } = g.join(&follower_req, t, &mut fx) else {
+            panic!()
+        };
+        let mut rejoin = leader_req.clone();
+        rejoin.member_id = l.clone();
+        g.join(&rejoin, t, &mut fx);
+        assert_eq!(g.leader.as_deref(), Some(l.as_str()));
+        let gen = g.generation;
+        let mut sync = sync_req(&l, gen, &[(&l, "L"), (&f, "F")]);
+        sync.group_instance_id = Some("lead".into());
+        g.sync(&sync, t, &mut fx);
+        assert_eq!(g.state, GroupState::Stable);
+
+        // The leader's process restarts: same instance id, no member id.
+        let Reply::Done(r) = g.join(&leader_req, t, &mut fx) else {
+            panic!("a static leader's rejoin must not rebalance a stable group")
+        };
+        assert_eq!(r.generation_id, gen);
+        assert_ne!(r.member_id, l);
+        assert_eq!(r.leader, l, "the answer names the old leader id");
+        assert!(r.members.is_empty(), "the new incarnation must not assign");
+        assert_eq!(g.state, GroupState::Stable);
+        let mut sync = sync_req(&r.member_id, gen, &[]);
+        sync.group_instance_id = Some("lead".into());
+        let Reply::Done(s) = g.sync(&sync, t, &mut fx) else {
+            panic!()
+        };
+        assert_eq!(s.assignment, Bytes::from("L"));
+
+        // A rejoin with a protocol no other member supports is refused; the group stays.
+        let mut changed = follower_req.clone();
+        changed.protocols = vec![("roundrobin".into(), Bytes::new())];
+        assert_eq!(
+            match g.join(&changed, t, &mut fx) {
+                Reply::Done(r) => r.error,
+                Reply::Pending { .. } => None,
+            },
+            Some(ResponseError::InconsistentGroupProtocol)
+        );
     }
 
     #[test]
