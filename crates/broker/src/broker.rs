@@ -12,6 +12,7 @@ use std::sync::{Arc, RwLock};
 use weir_group::{GroupConfig, GroupCoordinator, OFFSETS_TOPIC};
 use weir_metadata::{ClusterState, MetadataStore, TopicInfo};
 use weir_storage::StorageError;
+use weir_txn::{TransactionCoordinator, TxnConfig, TRANSACTION_STATE_TOPIC};
 
 use crate::config::BrokerConfig;
 use crate::partition::{Partition, PartitionSettings};
@@ -35,6 +36,9 @@ pub struct Broker {
     pub producer_ids: ProducerIdAllocator,
     /// The group coordinator (consumer groups and committed offsets), over `__consumer_offsets`.
     pub groups: GroupCoordinator,
+    /// The transaction coordinator (transactional ids and their transactions), over
+    /// `__transaction_state`.
+    pub txns: TransactionCoordinator,
     logs_dir: PathBuf,
 }
 
@@ -58,6 +62,20 @@ impl Broker {
             ..GroupConfig::default()
         };
         let groups = GroupCoordinator::new(group_config, offsets_partitions);
+        // Like __consumer_offsets, an existing __transaction_state keeps its partition count.
+        let txn_partitions = metadata
+            .state()
+            .topic(TRANSACTION_STATE_TOPIC)
+            .map_or(config.transaction_state_partitions, |t| {
+                t.partitions.len() as i32
+            });
+        let txns = TransactionCoordinator::new(
+            TxnConfig {
+                max_timeout_ms: config.transaction_max_timeout_ms,
+                id_expiration_ms: config.transactional_id_expiration_ms,
+            },
+            txn_partitions,
+        );
         let broker = Arc::new(Broker {
             config,
             metadata,
@@ -65,6 +83,7 @@ impl Broker {
             admin_lock: tokio::sync::Mutex::new(()),
             producer_ids: ProducerIdAllocator::default(),
             groups,
+            txns,
             logs_dir,
         });
         broker.sync_partitions()?;

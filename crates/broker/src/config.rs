@@ -81,6 +81,22 @@ pub struct Args {
     /// (group.initial.rebalance.delay.ms) [default: 3000].
     #[arg(long, env = "WEIR_GROUP_INITIAL_REBALANCE_DELAY_MS")]
     pub group_initial_rebalance_delay_ms: Option<u64>,
+    /// Partitions of the internal `__transaction_state` topic when it is first created
+    /// (transaction.state.log.num.partitions) [default: 50].
+    #[arg(long, env = "WEIR_TRANSACTION_STATE_PARTITIONS")]
+    pub transaction_state_partitions: Option<i32>,
+    /// Largest transaction.timeout.ms a transactional producer may ask for
+    /// (transaction.max.timeout.ms) [default: 900000].
+    #[arg(long, env = "WEIR_TRANSACTION_MAX_TIMEOUT_MS")]
+    pub transaction_max_timeout_ms: Option<i32>,
+    /// How often transactions past their timeout are aborted, in ms
+    /// (transaction.abort.timed.out.transaction.cleanup.interval.ms) [default: 10000].
+    #[arg(long, env = "WEIR_TRANSACTION_TIMEOUT_CHECK_INTERVAL_MS")]
+    pub transaction_timeout_check_interval_ms: Option<u64>,
+    /// How long an idle transactional id is kept, in ms (transactional.id.expiration.ms)
+    /// [default: 604800000, 7 days].
+    #[arg(long, env = "WEIR_TRANSACTIONAL_ID_EXPIRATION_MS")]
+    pub transactional_id_expiration_ms: Option<i64>,
     /// Default topic config, as Kafka's name=value (e.g. retention.ms=3600000); repeatable.
     /// Environment: WEIR_TOPIC_CONFIG with comma-separated pairs.
     #[arg(
@@ -112,6 +128,10 @@ pub struct FileConfig {
     group_consumer_session_timeout_ms: Option<i32>,
     group_consumer_heartbeat_interval_ms: Option<i32>,
     group_initial_rebalance_delay_ms: Option<u64>,
+    transaction_state_partitions: Option<i32>,
+    transaction_max_timeout_ms: Option<i32>,
+    transaction_timeout_check_interval_ms: Option<u64>,
+    transactional_id_expiration_ms: Option<i64>,
     #[serde(default)]
     topic_defaults: BTreeMap<String, toml::Value>,
 }
@@ -187,6 +207,14 @@ pub struct BrokerConfig {
     pub group_consumer_heartbeat_interval_ms: i32,
     /// group.initial.rebalance.delay.ms
     pub group_initial_rebalance_delay_ms: u64,
+    /// transaction.state.log.num.partitions: partitions of `__transaction_state` when created.
+    pub transaction_state_partitions: i32,
+    /// transaction.max.timeout.ms
+    pub transaction_max_timeout_ms: i32,
+    /// transaction.abort.timed.out.transaction.cleanup.interval.ms
+    pub transaction_timeout_check_interval_ms: u64,
+    /// transactional.id.expiration.ms
+    pub transactional_id_expiration_ms: i64,
 }
 
 impl BrokerConfig {
@@ -297,6 +325,27 @@ impl BrokerConfig {
             ));
         }
 
+        let transaction_state_partitions = args
+            .transaction_state_partitions
+            .or(file.transaction_state_partitions)
+            .unwrap_or(50);
+        if !(1..=1000).contains(&transaction_state_partitions) {
+            return Err(invalid(
+                "transaction-state-partitions",
+                "must be between 1 and 1000".into(),
+            ));
+        }
+        let transaction_max_timeout_ms = args
+            .transaction_max_timeout_ms
+            .or(file.transaction_max_timeout_ms)
+            .unwrap_or(900_000);
+        if transaction_max_timeout_ms < 1 {
+            return Err(invalid(
+                "transaction-max-timeout-ms",
+                "must be positive".into(),
+            ));
+        }
+
         Ok(BrokerConfig {
             listen,
             advertised_host,
@@ -336,6 +385,18 @@ impl BrokerConfig {
                 .group_initial_rebalance_delay_ms
                 .or(file.group_initial_rebalance_delay_ms)
                 .unwrap_or(3_000),
+            transaction_state_partitions,
+            transaction_max_timeout_ms,
+            transaction_timeout_check_interval_ms: args
+                .transaction_timeout_check_interval_ms
+                .or(file.transaction_timeout_check_interval_ms)
+                .unwrap_or(10_000)
+                .max(10),
+            transactional_id_expiration_ms: args
+                .transactional_id_expiration_ms
+                .or(file.transactional_id_expiration_ms)
+                .unwrap_or(604_800_000)
+                .max(1),
         })
     }
 
@@ -446,6 +507,14 @@ mod tests {
         }));
         assert!(bad(Args {
             offsets_topic_partitions: Some(0),
+            ..Args::default()
+        }));
+        assert!(bad(Args {
+            transaction_state_partitions: Some(0),
+            ..Args::default()
+        }));
+        assert!(bad(Args {
+            transaction_max_timeout_ms: Some(0),
             ..Args::default()
         }));
     }

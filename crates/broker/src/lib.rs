@@ -11,6 +11,7 @@ pub mod config;
 pub mod connection;
 pub mod handlers;
 pub mod housekeeping;
+pub mod internal_topic;
 pub mod offsets_topic;
 pub mod partition;
 pub mod producer_ids;
@@ -19,6 +20,7 @@ pub mod router;
 pub mod server;
 pub mod time;
 pub mod topic_config;
+pub mod txn_state;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -68,6 +70,7 @@ pub struct RunningBroker {
     server: JoinHandle<()>,
     housekeeping: JoinHandle<()>,
     group_timers: JoinHandle<()>,
+    txn_timer: JoinHandle<()>,
 }
 
 impl RunningBroker {
@@ -79,6 +82,7 @@ impl RunningBroker {
         let _ = (&mut self.server).await;
         self.housekeeping.abort();
         self.group_timers.abort();
+        self.txn_timer.abort();
         self.broker.flush_all();
         if let Err(e) = self.broker.metadata.shutdown().await {
             tracing::warn!(error = %e, "metadata shutdown failed");
@@ -116,6 +120,7 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, StartError> {
     register_self(&metadata, &config).await?;
     let broker = Broker::new(config, metadata)?;
     offsets_topic::recover(&broker)?;
+    txn_state::recover(&broker)?;
 
     let (tx, rx) = oneshot::channel();
     let server = tokio::spawn(server::serve(broker.clone(), listener, async {
@@ -123,6 +128,7 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, StartError> {
     }));
     let housekeeping = tokio::spawn(housekeeping::run(broker.clone()));
     let group_timers = offsets_topic::spawn_timers(broker.clone());
+    let txn_timer = txn_state::spawn_timer(broker.clone());
     tracing::info!(
         listen = %local_addr,
         advertised = %format!("{}:{}", broker.config.advertised_host, broker.config.advertised_port),
@@ -137,6 +143,7 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, StartError> {
         server,
         housekeeping,
         group_timers,
+        txn_timer,
     })
 }
 

@@ -13,13 +13,14 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use kafka_protocol::error::ResponseError;
 use tokio::sync::watch;
 use uuid::Uuid;
+use weir_protocol::control::{build_marker_batch, read_marker, Marker};
 use weir_protocol::record_batch::{BatchIter, RecordBatchView};
 use weir_protocol::records::{batch_records, RecordIter, DEFAULT_MAX_RECORDS_BYTES};
 use weir_storage::{
     AppendInfo, CompactionStats, FlushPolicy, LogConfig, PartitionLog, ReadResult, StorageError,
 };
 
-use crate::producer_state::{ProducerStates, SequenceCheck};
+use crate::producer_state::{AbortedTxn, ProducerStates, ProducerSummary, SequenceCheck};
 use crate::topic_config::{CleanupPolicy, ProducePolicy};
 
 /// Bytes read per step when rebuilding producer state from the log at start-up.
@@ -202,6 +203,26 @@ impl Partition {
         log_append_time: Option<i64>,
         timestamps: Option<TimestampBounds>,
     ) -> Result<Appended, AppendError> {
+        self.append_checked(records, leader_epoch, log_append_time, timestamps, true)
+    }
+
+    /// Appends batches a coordinator built (records of `__consumer_offsets` or
+    /// `__transaction_state`, including transactional offset commits): no sequence checks,
+    /// since a coordinator writes them without sequence numbers, as Kafka's coordinator-origin
+    /// appends do; open transactions are still tracked.
+    pub fn append_from_coordinator(&self, records: &[u8]) -> Result<Appended, AppendError> {
+        let epoch = self.settings().leader_epoch;
+        self.append_checked(records, epoch, None, None, false)
+    }
+
+    fn append_checked(
+        &self,
+        records: &[u8],
+        leader_epoch: i32,
+        log_append_time: Option<i64>,
+        timestamps: Option<TimestampBounds>,
+        check_sequences: bool,
+    ) -> Result<Appended, AppendError> {
         let compacted = self.settings().cleanup.compact;
         let mut batches = Vec::new();
         for batch in BatchIter::new(records) {
@@ -217,7 +238,7 @@ impl Partition {
         let fsync_each = matches!(self.settings().log_config.flush, FlushPolicy::EveryAppend);
         let append = || {
             let mut state = self.state_write();
-            for batch in &batches {
+            for batch in batches.iter().filter(|_| check_sequences) {
                 match state
                     .producers
                     .check(batch)
@@ -239,7 +260,7 @@ impl Partition {
             let info = state.log.append(records, leader_epoch, log_append_time)?;
             let mut offset = info.base_offset;
             for batch in &batches {
-                state.producers.record(batch, offset);
+                state.producers.record(batch, offset, None);
                 offset += i64::from(batch.last_offset_delta()) + 1;
             }
             let end = state.log.log_end_offset();
@@ -253,6 +274,86 @@ impl Partition {
         } else {
             append()
         }
+    }
+
+    /// Writes a transaction marker for `producer_id` (the transaction coordinator's last step
+    /// of a commit or abort): closes the producer's open transaction here, which may advance the
+    /// last stable offset. Returns the marker's offset.
+    pub fn append_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        marker: Marker,
+        coordinator_epoch: i32,
+        timestamp_ms: i64,
+    ) -> Result<i64, AppendError> {
+        let batch = build_marker_batch(
+            producer_id,
+            producer_epoch,
+            marker,
+            coordinator_epoch,
+            timestamp_ms,
+        );
+        let view = RecordBatchView::parse(&batch).map_err(StorageError::from)?;
+        let leader_epoch = self.settings().leader_epoch;
+        let fsync_each = matches!(self.settings().log_config.flush, FlushPolicy::EveryAppend);
+        let append = || {
+            let mut state = self.state_write();
+            state
+                .producers
+                .check_marker(producer_id, producer_epoch)
+                .map_err(AppendError::Rejected)?;
+            let info = state.log.append(&batch, leader_epoch, None)?;
+            state
+                .producers
+                .record(&view, info.base_offset, Some((marker, coordinator_epoch)));
+            let end = state.log.log_end_offset();
+            drop(state);
+            self.high_watermark.send_replace(end);
+            Ok(info.base_offset)
+        };
+        if fsync_each {
+            tokio::task::block_in_place(append)
+        } else {
+            append()
+        }
+    }
+
+    /// The last stable offset: below it every transaction is decided (committed or aborted),
+    /// so read_committed consumers read up to it.
+    pub fn last_stable_offset(&self) -> i64 {
+        let hw = self.high_watermark();
+        let unstable = self.state_read().producers.first_unstable_offset();
+        unstable.map_or(hw, |u| u.min(hw))
+    }
+
+    /// Reads for a read_committed consumer: whole batches from `offset` below the last stable
+    /// offset, with the aborted transactions whose records may be among them.
+    pub fn read_committed(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<(ReadResult, i64, Vec<AbortedTxn>), StorageError> {
+        let hw = self.high_watermark();
+        let state = self.state_read();
+        let lso = state
+            .producers
+            .first_unstable_offset()
+            .map_or(hw, |u| u.min(hw));
+        let read = state.log.read(offset, max_bytes, lso, min_one)?;
+        let upto = last_offset_in(&read.records).map_or(offset, |last| last + 1);
+        let aborted = if upto > offset {
+            state.producers.aborted_between(offset, upto)
+        } else {
+            Vec::new()
+        };
+        Ok((read, lso, aborted))
+    }
+
+    /// The producers writing to this partition (DescribeProducers).
+    pub fn producer_summaries(&self) -> Vec<ProducerSummary> {
+        self.state_read().producers.summaries()
     }
 
     /// Reads whole stored batches from `offset`, bounded by the high watermark.
@@ -317,12 +418,19 @@ impl Partition {
 
     /// DeleteRecords: raises the log start offset; returns the new low watermark.
     pub fn delete_records_before(&self, offset: i64) -> Result<i64, StorageError> {
-        self.state_write().log.delete_records_before(offset)
+        let mut state = self.state_write();
+        let start = state.log.delete_records_before(offset)?;
+        state.producers.prune_aborted(start);
+        Ok(start)
     }
 
     /// Runs retention; returns the number of segments deleted.
     pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, StorageError> {
-        self.state_write().log.enforce_retention(now_ms)
+        let mut state = self.state_write();
+        let deleted = state.log.enforce_retention(now_ms)?;
+        let start = state.log.log_start_offset();
+        state.producers.prune_aborted(start);
+        Ok(deleted)
     }
 
     /// fsyncs if the flush policy's interval has passed.
@@ -436,7 +544,10 @@ fn rebuild_producer_states(
         // A snapshot past the recovered end describes batches a crash truncated away.
         .filter(|s| s.end_offset <= end);
     let (mut producers, snapshot_offset) = match snapshot {
-        Some(s) => (s.producers, s.end_offset),
+        Some(mut s) => {
+            s.producers.reindex();
+            (s.producers, s.end_offset)
+        }
         None => (ProducerStates::default(), -1),
     };
     let mut offset = snapshot_offset.max(log.log_start_offset());
@@ -448,7 +559,13 @@ fn rebuild_producer_states(
         let mut next = offset;
         for batch in BatchIter::new(&read.records) {
             let batch: RecordBatchView<'_> = batch?;
-            producers.record(&batch, batch.base_offset());
+            // A marker that does not decode still closes its transaction (as a commit).
+            let marker = if batch.is_control() {
+                read_marker(&batch).ok().flatten()
+            } else {
+                None
+            };
+            producers.record(&batch, batch.base_offset(), marker);
             next = batch.last_offset() + 1;
         }
         if next <= offset {
@@ -457,6 +574,14 @@ fn rebuild_producer_states(
         offset = next;
     }
     Ok((producers, snapshot_offset))
+}
+
+/// Offset of the last record of the last whole batch in `records`.
+fn last_offset_in(records: &[u8]) -> Option<i64> {
+    BatchIter::new(records)
+        .map_while(Result::ok)
+        .last()
+        .map(|b| b.last_offset())
 }
 
 /// Makes sure `dir` holds data of `topic_id` only: wipes it if it names another topic id, and
@@ -544,6 +669,64 @@ mod tests {
                 ))
             ));
             assert_eq!(p.log_end_offset(), 2);
+        }
+    }
+
+    fn txn_batch(pid: i64, seq: i32) -> Vec<u8> {
+        let mut b = idempotent_batch(pid, seq);
+        weir_protocol::record_batch::set_attributes(&mut b, 0x10);
+        b
+    }
+
+    /// Open transactions hold read_committed readers at the first open batch; an abort marker
+    /// lists the transaction for the reader; the state comes back after a restart (from the
+    /// log alone, and from the snapshot).
+    #[test]
+    fn transactions_bound_read_committed_and_survive_reopen() {
+        for snapshot in [false, true] {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path().join("t-0");
+            let p = open(&dir);
+            p.append(&idempotent_batch(1, 0), 0, None, None).unwrap(); // 0
+            p.append(&txn_batch(7, 0), 0, None, None).unwrap(); // 1
+            p.append(&txn_batch(8, 0), 0, None, None).unwrap(); // 2
+            assert_eq!(p.high_watermark(), 3);
+            assert_eq!(p.last_stable_offset(), 1);
+            let (read, lso, aborted) = p.read_committed(0, 1 << 20, true).unwrap();
+            assert_eq!(lso, 1);
+            assert_eq!(
+                last_offset_in(&read.records),
+                Some(0),
+                "nothing of the open ones"
+            );
+            assert!(aborted.is_empty());
+            assert_eq!(p.append_marker(7, 0, Marker::Abort, 0, 0).unwrap(), 3);
+            assert_eq!(p.last_stable_offset(), 2, "producer 8 is still open");
+            assert_eq!(p.append_marker(8, 0, Marker::Commit, 0, 0).unwrap(), 4);
+            assert_eq!(p.last_stable_offset(), 5);
+            if snapshot {
+                p.snapshot_producers().unwrap();
+            }
+            drop(p);
+            let p = open(&dir);
+            assert_eq!(p.last_stable_offset(), 5, "snapshot: {snapshot}");
+            let (read, _, aborted) = p.read_committed(0, 1 << 20, true).unwrap();
+            assert_eq!(last_offset_in(&read.records), Some(4));
+            assert_eq!(
+                aborted,
+                vec![AbortedTxn {
+                    producer_id: 7,
+                    first_offset: 1,
+                    last_offset: 3
+                }]
+            );
+            // A marker from a fenced (older) epoch is refused.
+            p.append(&txn_batch(7, 1), 0, None, None).unwrap();
+            assert!(matches!(
+                p.append_marker(7, -1, Marker::Commit, 0, 0),
+                Err(AppendError::Rejected(ResponseError::InvalidProducerEpoch))
+            ));
+            assert_eq!(p.producer_summaries().len(), 3);
         }
     }
 

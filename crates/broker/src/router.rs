@@ -139,6 +139,13 @@ pub async fn dispatch(
         DeleteGroups => m::DeleteGroupsRequest => handlers::delete_groups::handle,
         ConsumerGroupHeartbeat => m::ConsumerGroupHeartbeatRequest => handlers::consumer_group_heartbeat::handle,
         ConsumerGroupDescribe => m::ConsumerGroupDescribeRequest => handlers::consumer_group_describe::handle,
+        AddPartitionsToTxn => m::AddPartitionsToTxnRequest => handlers::add_partitions_to_txn::handle,
+        AddOffsetsToTxn => m::AddOffsetsToTxnRequest => handlers::add_offsets_to_txn::handle,
+        EndTxn => m::EndTxnRequest => handlers::end_txn::handle,
+        TxnOffsetCommit => m::TxnOffsetCommitRequest => handlers::txn_offset_commit::handle,
+        DescribeProducers => m::DescribeProducersRequest => handlers::describe_producers::handle,
+        DescribeTransactions => m::DescribeTransactionsRequest => handlers::describe_transactions::handle,
+        ListTransactions => m::ListTransactionsRequest => handlers::list_transactions::handle,
     );
     Ok(())
 }

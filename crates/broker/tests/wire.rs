@@ -131,6 +131,11 @@ fn default_request_frame(key: ApiKey, version: i16) -> Bytes {
         OffsetDelete => OffsetDeleteRequest,
         ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest,
         ConsumerGroupDescribe => ConsumerGroupDescribeRequest,
+        AddPartitionsToTxn => AddPartitionsToTxnRequest, AddOffsetsToTxn => AddOffsetsToTxnRequest,
+        EndTxn => EndTxnRequest, TxnOffsetCommit => TxnOffsetCommitRequest,
+        DescribeProducers => DescribeProducersRequest,
+        DescribeTransactions => DescribeTransactionsRequest,
+        ListTransactions => ListTransactionsRequest,
     )
 }
 

@@ -17,7 +17,7 @@ use weir_protocol::record_batch::BatchIter;
 
 use crate::consumer::{CgHeartbeat, CgHeartbeatResponse, ConsumerGroup};
 use crate::group::{Effects, Reply};
-use crate::records::{build_batch, read_batches, LogRecord};
+use crate::records::{build_batch, build_transactional_batch, read_entries, LogRecord};
 use crate::shard::Shard;
 use crate::types::{
     CommitPartition, DescribedGroup, FetchedOffset, GroupConfig, JoinRequest, JoinResponse,
@@ -37,7 +37,9 @@ pub struct AppendError {
 /// Where the coordinator's records go: the `__consumer_offsets` partitions. The broker
 /// implements it over its partition logs; tests over a vector.
 pub trait OffsetsLog: Send + Sync {
-    /// Appends one record batch (v2, as built by [`build_batch`]) to `partition`.
+    /// Appends one record batch (v2, as built by [`build_batch`], or by
+    /// [`build_transactional_batch`] for TxnOffsetCommit: transactional, with the producer's id
+    /// and epoch and base sequence -1) to `partition`.
     fn append(&self, partition: i32, batch: Bytes) -> Result<(), AppendError>;
 }
 
@@ -105,7 +107,11 @@ impl GroupCoordinator {
     }
 
     /// Replays stored batches of one partition (start-up recovery). A batch or record that
-    /// does not decode is skipped with a warning; the rest still apply.
+    /// does not decode is skipped with a warning; the rest still apply. Records of a
+    /// transactional batch stay pending for its producer until that producer's marker (a
+    /// control batch) commits or aborts them, as live; a transaction without its marker yet
+    /// stays pending (its end calls [`GroupCoordinator::complete_transaction`]). Pending state
+    /// carries over between calls, so the log may be replayed in several reads.
     pub fn replay_batches(&self, partition: i32, batches: Bytes) {
         let now = Now::current();
         let mut cell = self.cell(partition);
@@ -117,7 +123,7 @@ impl GroupCoordinator {
                     break;
                 }
             };
-            let records = match read_batches(batches.slice_ref(view.as_bytes())) {
+            let records = match read_entries(batches.slice_ref(view.as_bytes())) {
                 Ok(records) => records,
                 Err(e) => {
                     tracing::warn!(partition, offset = view.base_offset(), error = %e, "undecodable __consumer_offsets batch skipped");
@@ -126,7 +132,7 @@ impl GroupCoordinator {
             };
             for record in records {
                 match record {
-                    Ok(r) => cell.shard.replay(&r, now),
+                    Ok(entry) => cell.shard.replay_entry(&entry, now),
                     Err(e) => {
                         tracing::warn!(partition, offset = view.base_offset(), error = %e, "undecodable __consumer_offsets record skipped")
                     }
@@ -338,15 +344,86 @@ impl GroupCoordinator {
         plan.results
     }
 
-    /// OffsetFetch for one group.
+    /// TxnOffsetCommit: validates like OffsetCommit (group id; when `who` has a generation of
+    /// 0 or more or a member id, the generation/member checks; for a group that does not exist,
+    /// generation -1 and empty member id are accepted), then appends the offsets as ONE
+    /// transactional batch of producer (`producer_id`, `producer_epoch`) to the group's
+    /// partition and records them as pending for that producer: invisible to OffsetFetch until
+    /// [`GroupCoordinator::complete_transaction`] commits them. Returns (topic, partition,
+    /// error) per partition; an append failure answers COORDINATOR_NOT_AVAILABLE, a negative
+    /// producer id INVALID_PRODUCER_ID_MAPPING.
+    pub fn commit_transactional(
+        &self,
+        log: &dyn OffsetsLog,
+        group: &str,
+        who: &MemberRef,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: &[CommitPartition],
+    ) -> Vec<(String, i32, Option<ResponseError>)> {
+        if producer_id < 0 {
+            return partitions
+                .iter()
+                .map(|p| {
+                    (
+                        p.topic.clone(),
+                        p.partition,
+                        Some(ResponseError::InvalidProducerIdMapping),
+                    )
+                })
+                .collect();
+        }
+        let partition = self.partition_for(group);
+        let now = Now::current();
+        let mut cell = self.cell(partition);
+        let mut plan = cell.shard.commit_transactional(group, who, partitions, now);
+        if !plan.records.is_empty() {
+            let appended =
+                build_transactional_batch(&plan.records, now.wall_ms, producer_id, producer_epoch)
+                    .map_err(|e| AppendError {
+                        partition,
+                        reason: e.to_string(),
+                    })
+                    .and_then(|batch| log.append(partition, batch));
+            match appended {
+                Ok(()) => {
+                    for r in &plan.records {
+                        cell.shard.replay_transactional(producer_id, r, now);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(group, producer_id, error = %e, "transactional offset commit not persisted");
+                    for r in &mut plan.results {
+                        if r.2.is_none() {
+                            r.2 = Some(ResponseError::CoordinatorNotAvailable);
+                        }
+                    }
+                }
+            }
+        }
+        plan.results
+    }
+
+    /// The transaction of `producer_id` ended (its marker is already written to `partition` of
+    /// __consumer_offsets): commit makes its pending offsets committed, abort drops them. A
+    /// producer with nothing pending in that partition is no error (nothing happens).
+    pub fn complete_transaction(&self, partition: i32, producer_id: i64, commit: bool) {
+        self.cell(partition)
+            .shard
+            .complete_transaction(producer_id, commit);
+    }
+
+    /// OffsetFetch for one group. `require_stable` (OffsetFetch v7+): a partition with a
+    /// pending transactional offset answers UNSTABLE_OFFSET_COMMIT in its `error`.
     pub fn fetch_offsets(
         &self,
         group: &str,
         wanted: Option<&[(String, Vec<i32>)]>,
+        require_stable: bool,
     ) -> Vec<FetchedOffset> {
         self.cell(self.partition_for(group))
             .shard
-            .fetch_offsets(group, wanted)
+            .fetch_offsets(group, wanted, require_stable)
     }
 
     /// OffsetDelete: per-partition errors, or a group-level error.
@@ -643,7 +720,7 @@ mod tests {
             both.extend_from_slice(batch);
             restarted.replay_batches(*p, both.freeze());
         }
-        let got = restarted.fetch_offsets("g", None);
+        let got = restarted.fetch_offsets("g", None, false);
         assert_eq!(got[0].offset, 42);
         assert_eq!(
             restarted.list(&[]).len(),
@@ -707,5 +784,134 @@ mod tests {
         assert_eq!(g.members["a"].assigned["t"].len(), 4);
         assert_eq!(g.state(), "Stable");
         timers.abort();
+    }
+
+    /// A transaction marker (control batch) of the producer.
+    fn marker(producer_id: i64, producer_epoch: i16, commit: bool) -> Bytes {
+        use weir_protocol::kafka_protocol::records::{
+            Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+        };
+        let record = Record {
+            transactional: true,
+            control: true,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id,
+            producer_epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: 0,
+            sequence: -1,
+            timestamp: 0,
+            key: Some(Bytes::from(vec![0, 0, 0, u8::from(commit)])),
+            value: Some(Bytes::from_static(&[0, 0, 0, 0, 0, 0])),
+            headers: Default::default(),
+        };
+        let mut buf = bytes::BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &[record],
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .unwrap();
+        buf.freeze()
+    }
+
+    #[test]
+    fn transactional_commits_append_one_transactional_batch_and_wait_for_the_marker() {
+        let c = GroupCoordinator::new(GroupConfig::default(), 3);
+        let log = MemLog::default();
+        let simple = MemberRef {
+            member_id: String::new(),
+            group_instance_id: None,
+            generation_id: -1,
+        };
+        let part = |partition, offset| CommitPartition {
+            topic: "t".into(),
+            partition,
+            offset,
+            leader_epoch: 4,
+            metadata: Some("md".into()),
+        };
+        let results =
+            c.commit_transactional(&log, "g", &simple, 1000, 5, &[part(0, 10), part(1, 11)]);
+        assert_eq!(
+            results,
+            vec![("t".to_string(), 0, None), ("t".to_string(), 1, None)]
+        );
+        let p = c.partition_for("g");
+        {
+            let appended = log.0.lock().unwrap();
+            assert_eq!(appended.len(), 1);
+            assert_eq!(appended[0].0, p);
+            let views: Vec<_> = BatchIter::new(&appended[0].1).map(Result::unwrap).collect();
+            assert_eq!(views.len(), 1, "one batch");
+            let v = &views[0];
+            assert!(v.is_transactional() && !v.is_control());
+            assert_eq!(v.attributes() & 0x10, 0x10);
+            assert_eq!((v.producer_id(), v.producer_epoch()), (1000, 5));
+            assert_eq!(v.base_sequence(), -1);
+            assert_eq!(v.record_count(), 2);
+        }
+        let wanted = [("t".to_string(), vec![0, 1])];
+        let shown = |c: &GroupCoordinator, stable| {
+            c.fetch_offsets("g", Some(&wanted), stable)
+                .into_iter()
+                .map(|o| (o.offset, o.error))
+                .collect::<Vec<_>>()
+        };
+        let unstable = Some(ResponseError::UnstableOffsetCommit);
+        assert_eq!(shown(&c, false), vec![(-1, None), (-1, None)]);
+        assert_eq!(shown(&c, true), vec![(-1, unstable), (-1, unstable)]);
+
+        // Replay of the log without the marker: still pending.
+        let restarted = GroupCoordinator::new(GroupConfig::default(), 3);
+        for (p, batch) in log.0.lock().unwrap().iter() {
+            restarted.replay_batches(*p, batch.clone());
+        }
+        assert_eq!(
+            shown(&restarted, true),
+            vec![(-1, unstable), (-1, unstable)]
+        );
+
+        // The marker is written (by the transaction coordinator), then the group coordinator
+        // learns of it.
+        log.append(p, marker(1000, 5, true)).unwrap();
+        c.complete_transaction(p, 1000, true);
+        assert_eq!(shown(&c, true), vec![(10, None), (11, None)]);
+        let got = c.fetch_offsets("g", None, true);
+        assert_eq!((got[0].leader_epoch, got[0].metadata.as_str()), (4, "md"));
+        // A restart replays batch and marker to the same state.
+        let restarted = GroupCoordinator::new(GroupConfig::default(), 3);
+        let mut all = bytes::BytesMut::new();
+        for (_, batch) in log.0.lock().unwrap().iter() {
+            all.extend_from_slice(batch);
+        }
+        restarted.replay_batches(p, all.freeze());
+        assert_eq!(shown(&restarted, true), vec![(10, None), (11, None)]);
+
+        // Refusals: a member check that fails, and a bad producer id, append nothing.
+        let stale = MemberRef {
+            member_id: "m".into(),
+            group_instance_id: None,
+            generation_id: 3,
+        };
+        let before = log.0.lock().unwrap().len();
+        assert_eq!(
+            c.commit_transactional(&log, "other", &stale, 1, 0, &[part(0, 1)])[0].2,
+            Some(ResponseError::IllegalGeneration)
+        );
+        assert_eq!(
+            c.commit_transactional(&log, "g", &simple, -1, 0, &[part(0, 1)])[0].2,
+            Some(ResponseError::InvalidProducerIdMapping)
+        );
+        assert_eq!(log.0.lock().unwrap().len(), before);
+        // An aborted transaction leaves the committed offsets as they were.
+        c.commit_transactional(&log, "g", &simple, 1001, 0, &[part(0, 99)]);
+        assert_eq!(shown(&c, true)[0], (-1, unstable));
+        c.complete_transaction(p, 1001, false);
+        assert_eq!(shown(&c, true), vec![(10, None), (11, None)]);
     }
 }

@@ -882,6 +882,26 @@ impl Group {
         self.check_member(who)
     }
 
+    /// TxnOffsetCommit check (Kafka's `validateOffsetCommit` with `isTransactional`): like
+    /// [`Group::validate_commit`], except that a commit without member id, instance id and
+    /// generation (TxnOffsetCommit v0-v2 carry none) is accepted whatever the state, and a
+    /// rebalance in progress does not refuse it.
+    pub fn validate_txn_commit(&self, who: &MemberRef) -> Result<(), ResponseError> {
+        if self.state == GroupState::Dead {
+            return Err(ResponseError::CoordinatorNotAvailable);
+        }
+        if who.generation_id < 0 && self.state == GroupState::Empty {
+            return Ok(());
+        }
+        if who.generation_id < 0 && who.member_id.is_empty() && who.group_instance_id.is_none() {
+            return Ok(());
+        }
+        if self.fenced(who) {
+            return Err(ResponseError::FencedInstanceId);
+        }
+        self.check_member(who)
+    }
+
     /// Whether any member subscribes to `topic` (consumer protocol), as OffsetDelete checks.
     /// A subscription that does not parse counts as subscribed.
     pub fn subscribes_to(&self, topic: &str) -> bool {

@@ -19,6 +19,11 @@
 //!
 //! A null value is a tombstone: the key's offset or group is gone. Replay keeps the last record
 //! per key, which is what compaction will keep too.
+//!
+//! TxnOffsetCommit writes its offset records in a *transactional* batch (attribute bit 0x10,
+//! the producer's id and epoch, base sequence -1): they stay pending for that producer until a
+//! control batch of the same producer (the transaction marker: key `version: i16`, `type: i16`,
+//! 0 abort, 1 commit) follows in the partition. [`read_entries`] tells the three apart.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -334,19 +339,45 @@ impl RecordValue {
 /// Builds one uncompressed record batch (v2) holding `records`, ready for `Partition::append`
 /// (base offset 0; the log assigns the real one).
 pub fn build_batch(records: &[LogRecord], timestamp_ms: i64) -> Result<Bytes, RecordError> {
+    encode_batch(records, timestamp_ms, None)
+}
+
+/// Builds one uncompressed *transactional* record batch (v2) of producer
+/// `producer_id`/`producer_epoch` holding `records` (TxnOffsetCommit): attributes with the
+/// transactional bit (0x10), base sequence -1 (the coordinator's writes carry no sequence), base
+/// offset 0. Its records stay pending until a control batch (marker) of that producer follows
+/// in the same partition.
+pub fn build_transactional_batch(
+    records: &[LogRecord],
+    timestamp_ms: i64,
+    producer_id: i64,
+    producer_epoch: i16,
+) -> Result<Bytes, RecordError> {
+    encode_batch(records, timestamp_ms, Some((producer_id, producer_epoch)))
+}
+
+fn encode_batch(
+    records: &[LogRecord],
+    timestamp_ms: i64,
+    producer: Option<(i64, i16)>,
+) -> Result<Bytes, RecordError> {
+    let (producer_id, producer_epoch) = producer.unwrap_or((-1, -1));
     let records: Vec<Record> = records
         .iter()
         .enumerate()
         .map(|(i, r)| Record {
-            transactional: false,
+            transactional: producer.is_some(),
             control: false,
             delete_horizon: false,
             partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id,
+            producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: -1,
+            // The encoder keeps records in one batch only while `offset - sequence` stays the
+            // same, and writes the first record's sequence as the base sequence: -1, then
+            // counting up, gives one batch with base sequence -1 (no sequence).
+            sequence: (i as i32).wrapping_sub(1),
             timestamp: timestamp_ms,
             key: Some(r.key.encode()),
             value: r.value.as_ref().map(RecordValue::encode),
@@ -366,22 +397,103 @@ pub fn build_batch(records: &[LogRecord], timestamp_ms: i64) -> Result<Bytes, Re
     Ok(buf.freeze())
 }
 
-/// Decodes every record of the stored batches in `bytes`. A record whose key or value does not
-/// decode is returned as an error in its place, so replay can skip it and go on.
-pub fn read_batches(bytes: Bytes) -> Result<Vec<Result<LogRecord, RecordError>>, RecordError> {
+/// One entry of a stored `__consumer_offsets` batch, as replay sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogEntry {
+    /// A record of an ordinary batch: applies at once.
+    Record(LogRecord),
+    /// A record of a transactional batch (TxnOffsetCommit): pending for the producer until
+    /// its transaction's marker.
+    Transactional {
+        /// The transactional producer.
+        producer_id: i64,
+        /// The record.
+        record: LogRecord,
+    },
+    /// A transaction marker (control record): the producer's pending records apply (commit)
+    /// or are dropped (abort).
+    Marker {
+        /// The transactional producer.
+        producer_id: i64,
+        /// Commit (true) or abort (false).
+        commit: bool,
+    },
+}
+
+/// Decodes every record of the stored batches in `bytes`: data records of ordinary batches,
+/// data records of transactional batches (with their producer id), and transaction markers.
+/// An entry that does not decode is returned as an error in its place, so replay can skip it
+/// and go on.
+pub fn read_entries(bytes: Bytes) -> Result<Vec<Result<LogEntry, RecordError>>, RecordError> {
     let mut buf = bytes;
     let sets =
         RecordBatchDecoder::decode_all(&mut buf).map_err(|e| RecordError::Batch(e.to_string()))?;
     let mut out = Vec::new();
     for set in sets {
         for record in set.records {
-            if record.control {
-                continue;
-            }
-            out.push(decode_record(&record));
+            let entry = if record.control {
+                decode_marker(&record)
+            } else if record.transactional && record.producer_id >= 0 {
+                decode_record(&record).map(|r| LogEntry::Transactional {
+                    producer_id: record.producer_id,
+                    record: r,
+                })
+            } else {
+                decode_record(&record).map(LogEntry::Record)
+            };
+            out.push(entry);
         }
     }
     Ok(out)
+}
+
+/// Decodes every data record of the stored batches in `bytes`, transactional or not; control
+/// records are skipped. A record whose key or value does not decode is returned as an error in
+/// its place. Replay uses [`read_entries`], which keeps the transactions apart.
+pub fn read_batches(bytes: Bytes) -> Result<Vec<Result<LogRecord, RecordError>>, RecordError> {
+    Ok(read_entries(bytes)?
+        .into_iter()
+        .filter_map(|e| match e {
+            Ok(LogEntry::Record(record)) | Ok(LogEntry::Transactional { record, .. }) => {
+                Some(Ok(record))
+            }
+            Ok(LogEntry::Marker { .. }) => None,
+            Err(e) => Some(Err(e)),
+        })
+        .collect())
+}
+
+/// A control record: key `version: i16` (>= 0; newer versions are read as version 0, as Kafka
+/// does), `type: i16` (0 abort, 1 commit). Other control types have no business in
+/// `__consumer_offsets` and are errors (skipped by replay).
+fn decode_marker(record: &Record) -> Result<LogEntry, RecordError> {
+    let mut key: &[u8] = record.key.as_deref().ok_or(RecordError::Truncated)?;
+    let version = get_i16(&mut key)?;
+    if version < 0 {
+        return Err(RecordError::UnknownVersion {
+            what: "control record key",
+            version,
+        });
+    }
+    let commit = match get_i16(&mut key)? {
+        0 => false,
+        1 => true,
+        other => {
+            return Err(RecordError::UnknownVersion {
+                what: "control record type",
+                version: other,
+            })
+        }
+    };
+    if record.producer_id < 0 {
+        return Err(RecordError::Batch(
+            "transaction marker without a producer id".into(),
+        ));
+    }
+    Ok(LogEntry::Marker {
+        producer_id: record.producer_id,
+        commit,
+    })
 }
 
 fn decode_record(record: &Record) -> Result<LogRecord, RecordError> {
@@ -667,5 +779,123 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         assert_eq!(back, vec![group_record(), tombstone]);
+    }
+
+    fn offset_record(partition: i32, offset: i64) -> LogRecord {
+        LogRecord {
+            key: RecordKey::Offset {
+                group: "g".into(),
+                topic: "t".into(),
+                partition,
+            },
+            value: Some(RecordValue::Offset(OffsetValue {
+                offset,
+                leader_epoch: -1,
+                metadata: String::new(),
+                commit_timestamp: 9,
+            })),
+        }
+    }
+
+    #[test]
+    fn transactional_batches_are_one_batch_of_the_producer_without_sequence() {
+        use weir_protocol::record_batch::BatchIter;
+        let records = [
+            offset_record(0, 5),
+            offset_record(1, 6),
+            offset_record(2, 7),
+        ];
+        let plain = build_batch(&records, 5).unwrap();
+        let txn = build_transactional_batch(&records, 5, 42, 3).unwrap();
+        for (bytes, transactional) in [(&plain, false), (&txn, true)] {
+            let views: Vec<_> = BatchIter::new(bytes).map(Result::unwrap).collect();
+            assert_eq!(views.len(), 1, "one batch, appended atomically");
+            let v = &views[0];
+            v.verify_crc().unwrap();
+            assert_eq!(v.record_count(), 3);
+            assert_eq!(v.base_sequence(), -1);
+            assert_eq!(v.is_transactional(), transactional);
+            assert!(!v.is_control());
+            if transactional {
+                assert_eq!(v.attributes() & 0x30, 0x10);
+                assert_eq!((v.producer_id(), v.producer_epoch()), (42, 3));
+            } else {
+                assert_eq!(v.producer_id(), -1);
+            }
+        }
+        let entries: Vec<LogEntry> = read_entries(txn.clone())
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            entries,
+            records
+                .iter()
+                .map(|r| LogEntry::Transactional {
+                    producer_id: 42,
+                    record: r.clone()
+                })
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(read_batches(txn).unwrap().len(), 3);
+    }
+
+    fn control_batch(key: &'static [u8], producer_id: i64) -> Bytes {
+        let record = Record {
+            transactional: true,
+            control: true,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id,
+            producer_epoch: 0,
+            timestamp_type: TimestampType::Creation,
+            offset: 0,
+            sequence: -1,
+            timestamp: 0,
+            key: Some(Bytes::from_static(key)),
+            value: Some(Bytes::from_static(&[0, 0, 0, 0, 0, 0])),
+            headers: Default::default(),
+        };
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &[record],
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .unwrap();
+        buf.freeze()
+    }
+
+    #[test]
+    fn markers_decode_and_bad_control_records_are_errors() {
+        let entry = |key, pid| read_entries(control_batch(key, pid)).unwrap().remove(0);
+        assert_eq!(
+            entry(&[0, 0, 0, 1], 7),
+            Ok(LogEntry::Marker {
+                producer_id: 7,
+                commit: true
+            })
+        );
+        assert_eq!(
+            entry(&[0, 0, 0, 0], 7),
+            Ok(LogEntry::Marker {
+                producer_id: 7,
+                commit: false
+            })
+        );
+        // A newer key version is read as version 0, as Kafka does.
+        assert!(entry(&[0, 1, 0, 1], 7).is_ok());
+        for bad in [&[0u8, 0, 0, 2][..], &[0, 0, 0], &[], &[0xff, 0xff, 0, 1]] {
+            assert!(entry(bad, 7).is_err(), "{bad:?}");
+        }
+        assert!(entry(&[0, 0, 0, 1], -1).is_err());
+        // read_batches skips markers.
+        assert!(read_batches(control_batch(&[0, 0, 0, 1], 7))
+            .unwrap()
+            .is_empty());
     }
 }

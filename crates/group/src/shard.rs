@@ -6,8 +6,15 @@
 //! [`Shard::replay`] once appended, the same code that rebuilds the state at start-up.
 //! Membership follows "apply, then log": the group changes at once and its metadata record is a
 //! snapshot that replay restores at start-up.
+//!
+//! Transactional offsets (TxnOffsetCommit) are written in a transactional batch of their
+//! producer and stay *pending* for that producer id ([`Shard::replay_transactional`]): not
+//! visible as committed, but reported as unstable to an OffsetFetch with `require_stable`. The
+//! transaction's marker in the same partition ([`Shard::complete_transaction`]) commits them
+//! (each unless a commit written after it already set that partition: the most recent record
+//! wins, as in Kafka's OffsetMetadataManager) or drops them. Replay does the same from the log.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -15,7 +22,7 @@ use weir_protocol::kafka_protocol::error::ResponseError;
 
 use crate::consumer::{CgHeartbeat, CgHeartbeatResponse, ConsumerGroup};
 use crate::group::{Effects, Group, GroupState, Reply};
-use crate::records::{LogRecord, OffsetValue, RecordKey, RecordValue};
+use crate::records::{LogEntry, LogRecord, OffsetValue, RecordKey, RecordValue};
 use crate::types::{
     CommitPartition, DescribedGroup, DescribedMember, FetchedOffset, GroupConfig, JoinRequest,
     JoinResponse, ListedGroup, MemberRef, Now, SyncRequest, SyncResponse,
@@ -29,6 +36,26 @@ pub struct Shard {
     /// Consumer groups (KIP-848). Their committed offsets live in `groups`, under an entry
     /// without protocol type, like those of a simple-commit group.
     consumers: HashMap<String, ConsumerGroup>,
+    /// Transactional offsets waiting for their transaction's marker: producer id → group →
+    /// (topic, partition) → offset.
+    txn_offsets: HashMap<i64, PendingByGroup>,
+    /// Numbers the transactional offsets in the order they were written to the log.
+    txn_seq: u64,
+}
+
+/// One open transaction's offsets: group → (topic, partition) → offset.
+type PendingByGroup = HashMap<String, BTreeMap<(String, i32), PendingOffset>>;
+
+/// A transactional offset waiting for its transaction's marker.
+#[derive(Debug, Clone)]
+struct PendingOffset {
+    value: OffsetValue,
+    /// Its place among the shard's transactional offsets, in log order.
+    seq: u64,
+    /// A commit written after it (a plain OffsetCommit, or a later transactional offset whose
+    /// transaction committed first) already set the partition: committing this transaction
+    /// must not go back over it.
+    superseded: bool,
 }
 
 /// A validated OffsetCommit: per-partition errors, and the records that apply the rest.
@@ -47,6 +74,8 @@ impl Shard {
             config,
             groups: HashMap::new(),
             consumers: HashMap::new(),
+            txn_offsets: HashMap::new(),
+            txn_seq: 0,
         }
     }
 
@@ -273,6 +302,50 @@ impl Shard {
             None if who.generation_id < 0 && who.member_id.is_empty() => Ok(()),
             None => Err(ResponseError::IllegalGeneration),
         };
+        self.plan_commit(group_id, check, partitions, now)
+    }
+
+    /// Validates a TxnOffsetCommit and builds its records, to be appended as one transactional
+    /// batch of the producer and then made pending by [`Shard::replay_transactional`]. The
+    /// checks are OffsetCommit's (Kafka's `validateOffsetCommit` with `isTransactional`): a
+    /// request without member id, instance id and generation is accepted (TxnOffsetCommit v0-v2
+    /// carry none); otherwise member and generation (member epoch for a consumer group) must be
+    /// current; a group that does not exist accepts generation -1 without member id.
+    pub fn commit_transactional(
+        &self,
+        group_id: &str,
+        who: &MemberRef,
+        partitions: &[CommitPartition],
+        now: Now,
+    ) -> CommitPlan {
+        let anonymous =
+            who.generation_id < 0 && who.member_id.is_empty() && who.group_instance_id.is_none();
+        let check = if !valid_group_id(group_id) {
+            Err(ResponseError::InvalidGroupId)
+        } else if let Some(cg) = self.consumers.get(group_id) {
+            if anonymous || (who.generation_id < 0 && cg.members.is_empty()) {
+                Ok(())
+            } else {
+                cg.validate_epoch(&who.member_id, who.generation_id)
+            }
+        } else if let Some(g) = self.groups.get(group_id) {
+            g.validate_txn_commit(who)
+        } else if who.generation_id < 0 && who.member_id.is_empty() {
+            Ok(())
+        } else {
+            Err(ResponseError::IllegalGeneration)
+        };
+        self.plan_commit(group_id, check, partitions, now)
+    }
+
+    /// The per-partition answers and offset records of a commit whose group check gave `check`.
+    fn plan_commit(
+        &self,
+        group_id: &str,
+        check: Result<(), ResponseError>,
+        partitions: &[CommitPartition],
+        now: Now,
+    ) -> CommitPlan {
         let mut plan = CommitPlan::default();
         for p in partitions {
             let error = match &check {
@@ -304,6 +377,156 @@ impl Shard {
         plan
     }
 
+    /// Applies one entry of the log: an ordinary record at once, a transactional one as
+    /// pending for its producer, a marker by committing or dropping the producer's pending
+    /// offsets. Start-up replay goes through here; live traffic calls the same steps.
+    pub fn replay_entry(&mut self, entry: &LogEntry, now: Now) {
+        match entry {
+            LogEntry::Record(record) => self.replay(record, now),
+            LogEntry::Transactional {
+                producer_id,
+                record,
+            } => self.replay_transactional(*producer_id, record, now),
+            LogEntry::Marker {
+                producer_id,
+                commit,
+            } => self.complete_transaction(*producer_id, *commit),
+        }
+    }
+
+    /// Applies one record of a transactional batch of `producer_id` (appended already): an
+    /// offset becomes pending for that producer, replacing one it wrote before for the same
+    /// partition. The group comes to exist (as a simple group) if it did not, as in Kafka.
+    /// Other records are not written transactionally by Weir and apply at once.
+    pub fn replay_transactional(&mut self, producer_id: i64, record: &LogRecord, now: Now) {
+        match (&record.key, &record.value) {
+            (
+                RecordKey::Offset {
+                    group,
+                    topic,
+                    partition,
+                },
+                Some(RecordValue::Offset(v)),
+            ) => {
+                self.groups
+                    .entry(group.clone())
+                    .or_insert_with(|| Group::new(group));
+                self.txn_seq += 1;
+                self.txn_offsets
+                    .entry(producer_id)
+                    .or_default()
+                    .entry(group.clone())
+                    .or_default()
+                    .insert(
+                        (topic.clone(), *partition),
+                        PendingOffset {
+                            value: v.clone(),
+                            seq: self.txn_seq,
+                            superseded: false,
+                        },
+                    );
+            }
+            _ => {
+                tracing::warn!(
+                    producer_id,
+                    key = ?record.key,
+                    "non-offset record in a transactional __consumer_offsets batch; applied at once"
+                );
+                self.replay(record, now);
+            }
+        }
+    }
+
+    /// The transaction of `producer_id` ended (its marker is in this partition): on commit its
+    /// pending offsets become the committed ones, except where a commit written after them
+    /// already set the partition; on abort they are dropped. Nothing pending: nothing to do.
+    pub fn complete_transaction(&mut self, producer_id: i64, commit: bool) {
+        let Some(pending) = self.txn_offsets.remove(&producer_id) else {
+            return;
+        };
+        if !commit {
+            return;
+        }
+        for (group, offsets) in pending {
+            for ((topic, partition), p) in offsets {
+                if p.superseded {
+                    continue;
+                }
+                // Earlier offsets of other open transactions must not go back over this one.
+                let key = (topic, partition);
+                for other in self.txn_offsets.values_mut() {
+                    if let Some(o) = other.get_mut(&group).and_then(|g| g.get_mut(&key)) {
+                        if o.seq < p.seq {
+                            o.superseded = true;
+                        }
+                    }
+                }
+                self.groups
+                    .entry(group.clone())
+                    .or_insert_with(|| Group::new(&group))
+                    .offsets
+                    .insert(key, p.value);
+            }
+        }
+    }
+
+    /// Whether an open transaction holds an offset of `group` for (`topic`, `partition`).
+    pub fn has_pending_offset(&self, group: &str, topic: &str, partition: i32) -> bool {
+        if self.txn_offsets.is_empty() {
+            return false;
+        }
+        let key = (topic.to_string(), partition);
+        self.txn_offsets
+            .values()
+            .any(|m| m.get(group).is_some_and(|g| g.contains_key(&key)))
+    }
+
+    /// Whether an open transaction holds any offset of `group`.
+    pub fn has_pending_offsets(&self, group: &str) -> bool {
+        self.txn_offsets.values().any(|m| m.contains_key(group))
+    }
+
+    /// The partitions of `group` that open transactions hold offsets for.
+    fn pending_partitions(&self, group: &str) -> BTreeSet<(String, i32)> {
+        self.txn_offsets
+            .values()
+            .filter_map(|m| m.get(group))
+            .flat_map(|g| g.keys().cloned())
+            .collect()
+    }
+
+    /// A plain commit of the partition was applied: the open transactions' offsets for it,
+    /// all written before, must not override it when they commit.
+    fn supersede_pending(&mut self, group: &str, topic: &str, partition: i32) {
+        if self.txn_offsets.is_empty() {
+            return;
+        }
+        let key = (topic.to_string(), partition);
+        for m in self.txn_offsets.values_mut() {
+            if let Some(p) = m.get_mut(group).and_then(|g| g.get_mut(&key)) {
+                p.superseded = true;
+            }
+        }
+    }
+
+    /// A tombstone deleted the partition's offset: the open transactions' offsets for it go
+    /// too (Kafka's OffsetMetadataManager does the same).
+    fn drop_pending(&mut self, group: &str, topic: &str, partition: i32) {
+        if self.txn_offsets.is_empty() {
+            return;
+        }
+        let key = (topic.to_string(), partition);
+        self.txn_offsets.retain(|_, m| {
+            if let Some(g) = m.get_mut(group) {
+                g.remove(&key);
+                if g.is_empty() {
+                    m.remove(group);
+                }
+            }
+            !m.is_empty()
+        });
+    }
+
     /// Applies one stored record: the last record per key wins, a null value deletes.
     pub fn replay(&mut self, record: &LogRecord, now: Now) {
         let group_id = record.key.group();
@@ -319,6 +542,7 @@ impl Shard {
                     .or_insert_with(|| Group::new(group_id))
                     .offsets
                     .insert((topic.clone(), *partition), v.clone());
+                self.supersede_pending(group_id, topic, *partition);
             }
             (
                 RecordKey::Offset {
@@ -329,6 +553,7 @@ impl Shard {
                 if let Some(g) = self.groups.get_mut(group_id) {
                     g.offsets.remove(&(topic.clone(), *partition));
                 }
+                self.drop_pending(group_id, topic, *partition);
             }
             (RecordKey::Group { .. }, Some(RecordValue::Group(v))) => {
                 self.groups
@@ -360,6 +585,8 @@ impl Shard {
     /// `offsets_retention_ms` after it became empty (after their commit, for groups that never
     /// had members); a live group's offsets expire only for topics it no longer subscribes to.
     /// An empty group left without offsets is deleted (as Kafka's group metadata cleanup does).
+    /// An offset an open transaction is about to replace does not expire, and a group with
+    /// such offsets is kept (as Kafka does).
     /// Returns the tombstones to append, then replay.
     pub fn expired_offsets(&self, now_wall_ms: i64) -> Vec<LogRecord> {
         let retention = self.config.offsets_retention_ms;
@@ -372,7 +599,12 @@ impl Shard {
                 g.subscribes_to(topic) || consumer.is_some_and(|c| c.subscribes_to(topic))
             };
             let mut kept = 0;
+            let pending = self.pending_partitions(&g.id);
             for ((topic, partition), v) in &g.offsets {
+                if pending.contains(&(topic.clone(), *partition)) {
+                    kept += 1;
+                    continue;
+                }
                 let base = if empty && g.protocol_type.is_some() && g.state_timestamp >= 0 {
                     g.state_timestamp
                 } else {
@@ -393,7 +625,7 @@ impl Shard {
                     kept += 1;
                 }
             }
-            if empty && kept == 0 && g.pending.is_empty() {
+            if empty && kept == 0 && g.pending.is_empty() && pending.is_empty() {
                 out.push(LogRecord {
                     key: RecordKey::Group {
                         group: g.id.clone(),
@@ -424,14 +656,28 @@ impl Shard {
         out
     }
 
-    /// OffsetFetch for one group: the requested partitions, or all (`None`).
+    /// OffsetFetch for one group: the requested partitions, or all the committed ones (`None`).
+    /// Offsets of open transactions are not visible. With `require_stable` (OffsetFetch v7+), a
+    /// partition an open transaction holds an offset for gets UNSTABLE_OFFSET_COMMIT (offset
+    /// -1) instead, and the client retries (Kafka's OffsetMetadataManager).
     pub fn fetch_offsets(
         &self,
         group_id: &str,
         wanted: Option<&[(String, Vec<i32>)]>,
+        require_stable: bool,
     ) -> Vec<FetchedOffset> {
         let group = self.groups.get(group_id);
         let found = |topic: &str, partition: i32| {
+            if require_stable && self.has_pending_offset(group_id, topic, partition) {
+                return FetchedOffset {
+                    topic: topic.to_string(),
+                    partition,
+                    offset: -1,
+                    leader_epoch: -1,
+                    metadata: String::new(),
+                    error: Some(ResponseError::UnstableOffsetCommit),
+                };
+            }
             let v = group.and_then(|g| g.offsets.get(&(topic.to_string(), partition)));
             FetchedOffset {
                 topic: topic.to_string(),
@@ -439,6 +685,7 @@ impl Shard {
                 offset: v.map_or(-1, |v| v.offset),
                 leader_epoch: v.map_or(-1, |v| v.leader_epoch),
                 metadata: v.map(|v| v.metadata.clone()).unwrap_or_default(),
+                error: None,
             }
         };
         match wanted {
@@ -458,7 +705,8 @@ impl Shard {
         }
     }
 
-    /// OffsetDelete: per-partition errors and the tombstones to append (then replay).
+    /// OffsetDelete: per-partition errors and the tombstones to append (then replay). The
+    /// tombstone of a partition also drops the open transactions' offsets for it.
     #[allow(clippy::type_complexity)]
     pub fn delete_offsets(
         &self,
@@ -478,7 +726,9 @@ impl Shard {
                 if g.subscribes_to(topic) || consumer.is_some_and(|c| c.subscribes_to(topic)) {
                     return Some(ResponseError::GroupSubscribedToTopic);
                 }
-                if g.offsets.contains_key(&(topic.clone(), *partition)) {
+                if g.offsets.contains_key(&(topic.clone(), *partition))
+                    || self.has_pending_offset(group_id, topic, *partition)
+                {
                     records.push(LogRecord {
                         key: RecordKey::Offset {
                             group: group_id.to_string(),
@@ -553,8 +803,9 @@ impl Shard {
         self.groups.get(group_id).map(Group::describe)
     }
 
-    /// DeleteGroups for one group: only an empty group can go; returns its tombstones, and the
-    /// group is gone once they are replayed.
+    /// DeleteGroups for one group: only an empty group can go; returns its tombstones (its
+    /// committed offsets, the offsets open transactions hold for it, the group), and the group
+    /// is gone once they are replayed.
     pub fn delete_group(&self, group_id: &str) -> Result<Vec<LogRecord>, ResponseError> {
         let mut records = Vec::new();
         if let Some(cg) = self.consumers.get(group_id) {
@@ -579,11 +830,15 @@ impl Shard {
         if g.state != GroupState::Empty {
             return Err(ResponseError::NonEmptyGroup);
         }
-        records.extend(g.offsets.keys().map(|(topic, partition)| LogRecord {
+        // Open transactions' offsets go too (Kafka's deleteAllOffsets): a tombstone drops them,
+        // one per partition.
+        let mut partitions: BTreeSet<(String, i32)> = g.offsets.keys().cloned().collect();
+        partitions.extend(self.pending_partitions(group_id));
+        records.extend(partitions.into_iter().map(|(topic, partition)| LogRecord {
             key: RecordKey::Offset {
                 group: group_id.to_string(),
-                topic: topic.clone(),
-                partition: *partition,
+                topic,
+                partition,
             },
             value: None,
         }));
@@ -605,7 +860,7 @@ impl Shard {
                 && g.pending.is_empty()
                 && g.offsets.is_empty()
                 && g.generation == 0
-        });
+        }) && !self.has_pending_offsets(group_id);
         if unused {
             self.groups.remove(group_id);
         }
@@ -621,7 +876,7 @@ fn valid_group_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::{build_batch, read_batches};
+    use crate::records::{build_batch, build_transactional_batch, read_batches, read_entries};
 
     fn now() -> Now {
         Now {
@@ -669,11 +924,95 @@ mod tests {
     fn recover(log: &[bytes::Bytes]) -> Shard {
         let mut shard = Shard::new(GroupConfig::default());
         for batch in log {
-            for r in read_batches(batch.clone()).unwrap() {
-                shard.replay(&r.unwrap(), now());
+            for r in read_entries(batch.clone()).unwrap() {
+                shard.replay_entry(&r.unwrap(), now());
             }
         }
         shard
+    }
+
+    /// Applies plain records as the coordinator does once they are appended.
+    fn apply(shard: &mut Shard, log: &mut Vec<bytes::Bytes>, records: &[LogRecord]) {
+        log.push(build_batch(records, 1).unwrap());
+        for r in records {
+            shard.replay(r, now());
+        }
+    }
+
+    /// A TxnOffsetCommit through the log: one transactional batch, then pending.
+    fn txn_commit_via_log(
+        shard: &mut Shard,
+        log: &mut Vec<bytes::Bytes>,
+        producer_id: i64,
+        group: &str,
+        parts: &[CommitPartition],
+    ) -> Vec<Option<ResponseError>> {
+        let t = now();
+        let plan = shard.commit_transactional(group, &simple(), parts, t);
+        if !plan.records.is_empty() {
+            log.push(build_transactional_batch(&plan.records, t.wall_ms, producer_id, 3).unwrap());
+            for r in &plan.records {
+                shard.replay_transactional(producer_id, r, t);
+            }
+        }
+        plan.results.into_iter().map(|(_, _, e)| e).collect()
+    }
+
+    /// A transaction marker (control batch) as a transaction coordinator writes it.
+    fn marker_batch(producer_id: i64, commit: bool) -> bytes::Bytes {
+        use weir_protocol::kafka_protocol::records::{
+            Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+        };
+        let record = Record {
+            transactional: true,
+            control: true,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id,
+            producer_epoch: 3,
+            timestamp_type: TimestampType::Creation,
+            offset: 0,
+            sequence: -1,
+            timestamp: 0,
+            key: Some(bytes::Bytes::from(vec![0, 0, 0, u8::from(commit)])),
+            value: Some(bytes::Bytes::from_static(&[0, 0, 0, 0, 0, 0])),
+            headers: Default::default(),
+        };
+        let mut buf = bytes::BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &[record],
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .unwrap();
+        buf.freeze()
+    }
+
+    /// The transaction's marker is written, then the shard learns of it.
+    fn end_via_log(shard: &mut Shard, log: &mut Vec<bytes::Bytes>, producer_id: i64, commit: bool) {
+        log.push(marker_batch(producer_id, commit));
+        shard.complete_transaction(producer_id, commit);
+    }
+
+    /// What OffsetFetch shows, stable or not, for t-0..2 and u-0, and for all partitions.
+    fn view(shard: &Shard, group: &str) -> [Vec<FetchedOffset>; 4] {
+        let wanted = [("t".to_string(), vec![0, 1, 2]), ("u".to_string(), vec![0])];
+        [
+            shard.fetch_offsets(group, Some(&wanted), false),
+            shard.fetch_offsets(group, Some(&wanted), true),
+            shard.fetch_offsets(group, None, false),
+            shard.fetch_offsets(group, None, true),
+        ]
+    }
+
+    fn offsets(fetched: &[FetchedOffset]) -> Vec<(i32, i64, Option<ResponseError>)> {
+        fetched
+            .iter()
+            .map(|o| (o.partition, o.offset, o.error))
+            .collect()
     }
 
     #[test]
@@ -689,7 +1028,7 @@ mod tests {
         );
         commit_via_log(&mut shard, &mut log, "h", &[commit_req("t", 0, 1)]);
         let recovered = recover(&log);
-        let got = recovered.fetch_offsets("g", None);
+        let got = recovered.fetch_offsets("g", None, false);
         assert_eq!(
             got.iter()
                 .map(|o| (o.partition, o.offset))
@@ -697,7 +1036,7 @@ mod tests {
             vec![(0, 9), (1, 3)]
         );
         assert_eq!(got[0].metadata, "m");
-        assert_eq!(recovered.fetch_offsets("h", None).len(), 1);
+        assert_eq!(recovered.fetch_offsets("h", None, false).len(), 1);
     }
 
     #[test]
@@ -723,7 +1062,7 @@ mod tests {
             shard.replay(r, now());
         }
         let recovered = recover(&log);
-        let got = recovered.fetch_offsets("g", None);
+        let got = recovered.fetch_offsets("g", None, false);
         assert_eq!(got.len(), 1);
         assert_eq!((got[0].topic.as_str(), got[0].offset), ("u", 7));
         assert!(recovered.describe("h").is_none());
@@ -799,7 +1138,7 @@ mod tests {
         assert_eq!(plan.results[0].2, Some(ResponseError::IllegalGeneration));
         assert!(plan.records.is_empty());
         assert_eq!(
-            shard.fetch_offsets("nope", Some(&[("t".into(), vec![0])]))[0].offset,
+            shard.fetch_offsets("nope", Some(&[("t".into(), vec![0])]), false)[0].offset,
             -1
         );
     }
@@ -916,7 +1255,7 @@ mod tests {
         assert_eq!(after.group_epoch, before.group_epoch);
         assert_eq!(after.members["a"].assigned, before.members["a"].assigned);
         assert_eq!(after.target, before.target);
-        assert_eq!(restored.fetch_offsets("cg", None)[0].offset, 7);
+        assert_eq!(restored.fetch_offsets("cg", None, false)[0].offset, 7);
         let listed = restored.list(&[]);
         assert_eq!(listed.len(), 1);
         assert_eq!(
@@ -983,5 +1322,314 @@ mod tests {
         let (resp, records) = shard.consumer_heartbeat(&req, &|_| Some(1), &|| "x".into(), now());
         assert_eq!(resp.error, Some(ResponseError::GroupIdNotFound));
         assert!(records.is_empty());
+    }
+
+    #[test]
+    fn transactional_offsets_are_pending_until_their_commit_marker() {
+        let unstable = Some(ResponseError::UnstableOffsetCommit);
+        let mut shard = Shard::new(GroupConfig::default());
+        let mut log = Vec::new();
+        commit_via_log(&mut shard, &mut log, "g", &[commit_req("t", 0, 5)]);
+        let errors = txn_commit_via_log(
+            &mut shard,
+            &mut log,
+            7,
+            "g",
+            &[commit_req("t", 0, 10), commit_req("t", 1, 3)],
+        );
+        assert_eq!(errors, vec![None, None]);
+        assert!(shard.has_pending_offsets("g"));
+        let [plain, stable, all, all_stable] = view(&shard, "g");
+        // Not visible as committed...
+        assert_eq!(
+            offsets(&plain),
+            vec![(0, 5, None), (1, -1, None), (2, -1, None), (0, -1, None)]
+        );
+        // ...and unstable for a fetch that requires stable offsets.
+        assert_eq!(
+            offsets(&stable),
+            vec![
+                (0, -1, unstable),
+                (1, -1, unstable),
+                (2, -1, None),
+                (0, -1, None)
+            ]
+        );
+        assert_eq!(stable[0].metadata, "");
+        // All partitions: the committed ones only.
+        assert_eq!(offsets(&all), vec![(0, 5, None)]);
+        assert_eq!(offsets(&all_stable), vec![(0, -1, unstable)]);
+        // Replay of the transactional batch without its marker: the same, still pending.
+        assert_eq!(view(&recover(&log), "g"), view(&shard, "g"));
+
+        end_via_log(&mut shard, &mut log, 7, true);
+        assert!(!shard.has_pending_offsets("g"));
+        let [plain, stable, ..] = view(&shard, "g");
+        assert_eq!(
+            offsets(&plain),
+            vec![(0, 10, None), (1, 3, None), (2, -1, None), (0, -1, None)]
+        );
+        assert_eq!(plain, stable);
+        assert_eq!(plain[0].metadata, "m");
+        // Replay of batch + marker equals live.
+        let recovered = recover(&log);
+        assert_eq!(view(&recovered, "g"), view(&shard, "g"));
+        assert!(!recovered.has_pending_offsets("g"));
+    }
+
+    #[test]
+    fn aborted_transactional_offsets_are_dropped() {
+        let mut shard = Shard::new(GroupConfig::default());
+        let mut log = Vec::new();
+        commit_via_log(&mut shard, &mut log, "g", &[commit_req("t", 0, 5)]);
+        txn_commit_via_log(&mut shard, &mut log, 7, "g", &[commit_req("t", 0, 10)]);
+        // Another producer's transaction of another group in the same shard is not touched.
+        txn_commit_via_log(&mut shard, &mut log, 8, "h", &[commit_req("t", 0, 1)]);
+        end_via_log(&mut shard, &mut log, 7, false);
+        let [plain, stable, ..] = view(&shard, "g");
+        assert_eq!(plain, stable);
+        assert_eq!(offsets(&plain)[0], (0, 5, None));
+        assert!(shard.has_pending_offset("h", "t", 0));
+        // A marker of a producer with nothing pending changes nothing.
+        end_via_log(&mut shard, &mut log, 7, true);
+        assert_eq!(
+            offsets(&shard.fetch_offsets("g", None, true)),
+            vec![(0, 5, None)]
+        );
+        let recovered = recover(&log);
+        assert_eq!(view(&recovered, "g"), view(&shard, "g"));
+        assert_eq!(view(&recovered, "h"), view(&shard, "h"));
+        assert!(recovered.has_pending_offset("h", "t", 0));
+    }
+
+    #[test]
+    fn a_pending_transaction_survives_replay_and_completes_afterwards() {
+        let mut log = Vec::new();
+        let mut shard = Shard::new(GroupConfig::default());
+        txn_commit_via_log(&mut shard, &mut log, 7, "g", &[commit_req("t", 0, 10)]);
+        // The log may be replayed in several reads: the pending state carries over.
+        let mut recovered = recover(&log);
+        assert!(recovered.has_pending_offset("g", "t", 0));
+        assert!(
+            recovered.describe("g").is_some(),
+            "a pending offset makes a group"
+        );
+        assert_eq!(
+            offsets(&recovered.fetch_offsets("g", Some(&[("t".into(), vec![0])]), true)),
+            vec![(0, -1, Some(ResponseError::UnstableOffsetCommit))]
+        );
+        for r in read_entries(marker_batch(7, true)).unwrap() {
+            recovered.replay_entry(&r.unwrap(), now());
+        }
+        assert_eq!(
+            offsets(&recovered.fetch_offsets("g", None, true)),
+            vec![(0, 10, None)]
+        );
+    }
+
+    #[test]
+    fn the_most_recent_record_wins_when_plain_and_transactional_commits_mix() {
+        let mut shard = Shard::new(GroupConfig::default());
+        let mut log = Vec::new();
+        // A plain commit written after the transactional offset is not overridden by the
+        // transaction's commit (Kafka keeps the most recent record's offset).
+        txn_commit_via_log(&mut shard, &mut log, 1, "g", &[commit_req("t", 0, 10)]);
+        commit_via_log(&mut shard, &mut log, "g", &[commit_req("t", 0, 20)]);
+        end_via_log(&mut shard, &mut log, 1, true);
+        assert_eq!(
+            offsets(&shard.fetch_offsets("g", None, true)),
+            vec![(0, 20, None)]
+        );
+        // Two transactions: the later-written offset wins whichever commits first.
+        txn_commit_via_log(&mut shard, &mut log, 1, "g", &[commit_req("t", 1, 10)]);
+        txn_commit_via_log(&mut shard, &mut log, 2, "g", &[commit_req("t", 1, 30)]);
+        txn_commit_via_log(&mut shard, &mut log, 3, "g", &[commit_req("t", 2, 40)]);
+        txn_commit_via_log(&mut shard, &mut log, 4, "g", &[commit_req("t", 2, 50)]);
+        end_via_log(&mut shard, &mut log, 2, true);
+        end_via_log(&mut shard, &mut log, 1, true);
+        end_via_log(&mut shard, &mut log, 3, true);
+        end_via_log(&mut shard, &mut log, 4, true);
+        // A transaction writing the same partition twice commits its last offset.
+        txn_commit_via_log(&mut shard, &mut log, 5, "g", &[commit_req("u", 0, 1)]);
+        txn_commit_via_log(&mut shard, &mut log, 5, "g", &[commit_req("u", 0, 2)]);
+        end_via_log(&mut shard, &mut log, 5, true);
+        assert_eq!(
+            offsets(&shard.fetch_offsets("g", None, true)),
+            vec![(0, 20, None), (1, 30, None), (2, 50, None), (0, 2, None)]
+        );
+        assert_eq!(view(&recover(&log), "g"), view(&shard, "g"));
+    }
+
+    #[test]
+    fn pending_offsets_are_kept_by_expiry_and_dropped_by_deletions() {
+        let day = 24 * 60 * 60 * 1000;
+        let mut shard = Shard::new(GroupConfig::default());
+        let mut log = Vec::new();
+        commit_via_log(
+            &mut shard,
+            &mut log,
+            "g",
+            &[commit_req("t", 0, 1), commit_req("t", 1, 1)],
+        );
+        txn_commit_via_log(
+            &mut shard,
+            &mut log,
+            7,
+            "g",
+            &[commit_req("t", 0, 2), commit_req("t", 2, 2)],
+        );
+        // Long after: t-1 expires, t-0 is kept for the open transaction, and so is the group.
+        let expired = shard.expired_offsets(100 * day);
+        assert_eq!(
+            expired.iter().map(|r| r.key.clone()).collect::<Vec<_>>(),
+            vec![RecordKey::Offset {
+                group: "g".into(),
+                topic: "t".into(),
+                partition: 1
+            }]
+        );
+        apply(&mut shard, &mut log, &expired);
+        // A group holding only a pending offset is not expired either.
+        txn_commit_via_log(&mut shard, &mut log, 8, "p", &[commit_req("t", 0, 2)]);
+        assert!(shard.expired_offsets(100 * day).is_empty());
+        assert!(shard.describe("p").is_some());
+
+        // OffsetDelete of a partition only pending drops the pending offset.
+        let (errors, tombstones) = shard.delete_offsets("p", &[("t".into(), 0)]).unwrap();
+        assert_eq!((errors, tombstones.len()), (vec![None], 1));
+        apply(&mut shard, &mut log, &tombstones);
+        assert!(!shard.has_pending_offsets("p"));
+
+        // DeleteGroups takes the committed offsets, the pending ones, and the group.
+        let tombstones = shard.delete_group("g").unwrap();
+        assert_eq!(
+            tombstones.len(),
+            3,
+            "t-0, t-2 and the group: {tombstones:?}"
+        );
+        apply(&mut shard, &mut log, &tombstones);
+        assert!(shard.describe("g").is_none());
+        assert!(!shard.has_pending_offsets("g"));
+        // The transaction's commit afterwards brings nothing back.
+        end_via_log(&mut shard, &mut log, 7, true);
+        end_via_log(&mut shard, &mut log, 8, true);
+        assert!(shard.describe("g").is_none());
+        assert!(shard.fetch_offsets("p", None, false).is_empty());
+        let recovered = recover(&log);
+        assert!(recovered.describe("g").is_none());
+        assert_eq!(view(&recovered, "p"), view(&shard, "p"));
+    }
+
+    #[test]
+    fn transactional_commit_checks() {
+        let t = now();
+        let mut shard = Shard::new(GroupConfig::default());
+        let mut fx = Effects::default();
+        let req = JoinRequest {
+            group_id: "g".into(),
+            client_id: "c".into(),
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 10_000,
+            protocol_type: "consumer".into(),
+            protocols: vec![("range".into(), bytes::Bytes::from_static(b"x"))],
+            ..Default::default()
+        };
+        let Reply::Pending { member_id } = shard.join(&req, t, &mut fx) else {
+            panic!()
+        };
+        // Completing the rebalance: a plain commit is refused, a transactional one is not.
+        let member = |generation_id| MemberRef {
+            member_id: member_id.clone(),
+            group_instance_id: None,
+            generation_id,
+        };
+        let parts = [commit_req("t", 0, 1)];
+        assert_eq!(
+            shard.commit("g", &member(1), &parts, t).results[0].2,
+            Some(ResponseError::RebalanceInProgress)
+        );
+        let plan = shard.commit_transactional("g", &member(1), &parts, t);
+        assert_eq!((plan.results[0].2, plan.records.len()), (None, 1));
+        // Without member id and generation (TxnOffsetCommit v0-v2): accepted on a live group.
+        assert!(shard.commit("g", &simple(), &parts, t).results[0]
+            .2
+            .is_some());
+        assert_eq!(
+            shard
+                .commit_transactional("g", &simple(), &parts, t)
+                .results[0]
+                .2,
+            None
+        );
+        // A stale generation or unknown member is refused.
+        assert_eq!(
+            shard
+                .commit_transactional("g", &member(0), &parts, t)
+                .results[0]
+                .2,
+            Some(ResponseError::IllegalGeneration)
+        );
+        let stranger = MemberRef {
+            member_id: "x".into(),
+            group_instance_id: None,
+            generation_id: 1,
+        };
+        let plan = shard.commit_transactional("g", &stranger, &parts, t);
+        assert_eq!(plan.results[0].2, Some(ResponseError::UnknownMemberId));
+        assert!(plan.records.is_empty());
+        // A group that does not exist: only generation -1 without member id.
+        assert_eq!(
+            shard
+                .commit_transactional("new", &stranger, &parts, t)
+                .results[0]
+                .2,
+            Some(ResponseError::IllegalGeneration)
+        );
+        assert_eq!(
+            shard
+                .commit_transactional("new", &simple(), &parts, t)
+                .results[0]
+                .2,
+            None
+        );
+        assert_eq!(
+            shard.commit_transactional("", &simple(), &parts, t).results[0].2,
+            Some(ResponseError::InvalidGroupId)
+        );
+        let mut big = commit_req("t", 1, 1);
+        big.metadata = Some("x".repeat(4097));
+        let plan = shard.commit_transactional("new", &simple(), &[big], t);
+        assert_eq!(
+            plan.results[0].2,
+            Some(ResponseError::OffsetMetadataTooLarge)
+        );
+        // A consumer group (KIP-848): the member epoch is checked.
+        cg_join(&mut shard, "cg", "a");
+        let cg_member = |epoch| MemberRef {
+            member_id: "a".into(),
+            group_instance_id: None,
+            generation_id: epoch,
+        };
+        assert_eq!(
+            shard
+                .commit_transactional("cg", &cg_member(0), &parts, t)
+                .results[0]
+                .2,
+            Some(ResponseError::StaleMemberEpoch)
+        );
+        assert_eq!(
+            shard
+                .commit_transactional("cg", &cg_member(1), &parts, t)
+                .results[0]
+                .2,
+            None
+        );
+        assert_eq!(
+            shard
+                .commit_transactional("cg", &simple(), &parts, t)
+                .results[0]
+                .2,
+            None
+        );
     }
 }

@@ -226,6 +226,9 @@ pub struct FetchedOffset {
     pub leader_epoch: i32,
     /// Metadata.
     pub metadata: String,
+    /// Per-partition error: UNSTABLE_OFFSET_COMMIT when the fetch required stable offsets and
+    /// an open transaction holds an offset for the partition (offset -1 then).
+    pub error: Option<ResponseError>,
 }
 
 /// A group as ListGroups shows it.

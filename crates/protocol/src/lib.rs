@@ -8,6 +8,7 @@
 //! so every Weir crate uses the same version of it.
 
 pub mod api;
+pub mod control;
 pub mod frame;
 pub mod record_batch;
 pub mod records;
@@ -15,3 +16,16 @@ pub mod request;
 pub mod response;
 
 pub use kafka_protocol;
+
+/// Kafka's placement of a coordinator key (a group id or a transactional id) on a partition of
+/// its internal topic: `Utils.abs(key.hashCode()) % partitions`, with Java's `String.hashCode`
+/// over UTF-16 units (`Utils.abs` maps `i32::MIN` to 0). Matching it keeps a group or a
+/// transactional id on the partition a Kafka cluster would use.
+pub fn partition_for_key(key: &str, partitions: i32) -> i32 {
+    let mut h: i32 = 0;
+    for unit in key.encode_utf16() {
+        h = h.wrapping_mul(31).wrapping_add(i32::from(unit));
+    }
+    let abs = if h == i32::MIN { 0 } else { h.abs() };
+    abs % partitions.max(1)
+}

@@ -397,6 +397,21 @@ pub fn set_log_append_time(batch: &mut [u8], timestamp: i64) {
     write_at(batch, CRC_OFF, &crc.to_be_bytes());
 }
 
+/// Replaces the attributes (codec, timestamp type, transactional and control bits) and
+/// recomputes the CRC. Does nothing if `batch` is shorter than a header.
+pub fn set_attributes(batch: &mut [u8], attributes: i16) {
+    if batch.len() < BATCH_HEADER_LEN {
+        return;
+    }
+    write_at(batch, ATTRIBUTES_OFF, &attributes.to_be_bytes());
+    let end = usize::try_from(read_i32(batch, LENGTH_OFF))
+        .ok()
+        .and_then(|l| l.checked_add(LOG_OVERHEAD))
+        .map_or(batch.len(), |e| e.min(batch.len()));
+    let crc = crc32c::crc32c(batch.get(ATTRIBUTES_OFF..end).unwrap_or(&[]));
+    write_at(batch, CRC_OFF, &crc.to_be_bytes());
+}
+
 /// Bounded cursor over a records section; every read is checked against the slice end.
 pub(crate) struct Cursor<'a> {
     pub(crate) buf: &'a [u8],

@@ -388,6 +388,26 @@ fn put_at(buf: &mut [u8], at: usize, bytes: &[u8]) {
     }
 }
 
+/// Builds one uncompressed batch without a producer from (key, value) pairs, all with
+/// `timestamp_ms`: how coordinators write their internal topics' records.
+pub fn build_plain_batch<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    records: &[(K, Option<V>)],
+    timestamp_ms: i64,
+) -> Vec<u8> {
+    let records: Vec<TestFullRecord<'_>> = records
+        .iter()
+        .map(|(k, v)| {
+            (
+                Some(k.as_ref()),
+                v.as_ref().map(AsRef::as_ref),
+                0,
+                Vec::new(),
+            )
+        })
+        .collect();
+    build_test_batch_with(0, timestamp_ms, Compression::None, (-1, -1, -1), &records)
+}
+
 /// One record for [`build_test_batch_with`]: key, value, timestamp delta, headers.
 #[doc(hidden)]
 pub type TestFullRecord<'a> = (
@@ -419,7 +439,8 @@ pub fn encode_test_record(offset_delta: i32, rec: &TestFullRecord<'_>) -> Vec<u8
 
 /// Builds a valid batch with `codec`, producer fields and consecutive offset deltas, for tests
 /// across the workspace (compaction tests need compressed and idempotent batches). Record
-/// timestamps are `base_timestamp + delta`. Not for production use.
+/// timestamps are `base_timestamp + delta`. Transaction markers are built with it too (their
+/// one record cannot fail to encode); an encoding failure gives an empty vector.
 #[doc(hidden)]
 pub fn build_test_batch_with(
     base_offset: i64,
@@ -459,9 +480,8 @@ pub fn build_test_batch_with(
     build_batch(&template, &refs).unwrap_or_default()
 }
 
-/// Builds a transaction marker (control batch, transactional, one control record: key
-/// `(version 0, type 0 = abort / 1 = commit)`, value `(version 0, coordinator epoch 0)`), for
-/// tests across the workspace. Not for production use.
+/// Builds a transaction marker for tests across the workspace (see
+/// [`crate::control::build_marker_batch`]), at `base_offset`, coordinator epoch 0.
 #[doc(hidden)]
 pub fn build_test_control_batch(
     base_offset: i64,
@@ -469,19 +489,13 @@ pub fn build_test_control_batch(
     producer: (i64, i16),
     commit: bool,
 ) -> Vec<u8> {
-    let key = [0u8, 0, 0, u8::from(commit)];
-    let value = [0u8; 6];
-    let mut b = build_test_batch_with(
-        base_offset,
-        timestamp,
-        Compression::None,
-        (producer.0, producer.1, -1),
-        &[(Some(&key), Some(&value), 0, vec![])],
-    );
-    // transactional (0x10) | control (0x20)
-    put_at(&mut b, ATTRIBUTES_OFF, &0x30i16.to_be_bytes());
-    let crc = crc32c::crc32c(b.get(ATTRIBUTES_OFF..).unwrap_or(&[]));
-    put_at(&mut b, CRC_OFF, &crc.to_be_bytes());
+    let marker = if commit {
+        crate::control::Marker::Commit
+    } else {
+        crate::control::Marker::Abort
+    };
+    let mut b = crate::control::build_marker_batch(producer.0, producer.1, marker, 0, timestamp);
+    crate::record_batch::set_base_offset(&mut b, base_offset);
     b
 }
 

@@ -3,6 +3,9 @@
 //! limits never blocks a consumer), and long-poll until `min_bytes` arrived or `max_wait_ms`
 //! passed, woken by appends rather than by polling.
 //!
+//! `isolation_level = 1` (read_committed) reads only below the last stable offset and lists
+//! the aborted transactions among the records returned, so the client drops their records.
+//!
 //! Fetch sessions (KIP-227) are not kept: every response carries session id 0, which tells the
 //! client to send full fetch requests, exactly as a Kafka broker with no free session slots does.
 
@@ -12,8 +15,10 @@ use std::time::Duration;
 use futures::future::select_all;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::FetchPartition;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
 use weir_storage::StorageError;
@@ -89,7 +94,8 @@ fn collect(
                         // it exceeds the limits.
                         let min_one = total == 0;
                         let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
-                        let data = read_partition(&partition, p, limit, min_one);
+                        let committed = request.isolation_level == 1;
+                        let data = read_partition(&partition, p, limit, min_one, committed);
                         let n = data.records.as_ref().map_or(0, |r| r.len());
                         total += n;
                         remaining = remaining.saturating_sub(n);
@@ -120,6 +126,7 @@ fn read_partition(
     p: &FetchPartition,
     limit: usize,
     min_one: bool,
+    read_committed: bool,
 ) -> PartitionData {
     let epoch = partition.settings().leader_epoch;
     if p.current_leader_epoch >= 0 && p.current_leader_epoch != epoch {
@@ -134,17 +141,42 @@ fn read_partition(
     let base = PartitionData::default()
         .with_partition_index(p.partition)
         .with_high_watermark(hw)
-        .with_last_stable_offset(hw)
+        .with_last_stable_offset(partition.last_stable_offset())
         .with_aborted_transactions(None);
     if limit == 0 && !min_one {
         return base
             .with_log_start_offset(partition.log_start_offset())
             .with_records(Some(Default::default()));
     }
-    match partition.read(p.fetch_offset, limit, min_one) {
-        Ok(read) => base
-            .with_log_start_offset(read.log_start_offset)
-            .with_records(Some(read.records)),
+    let read = if read_committed {
+        partition
+            .read_committed(p.fetch_offset, limit, min_one)
+            .map(|(read, lso, aborted)| {
+                let aborted = aborted
+                    .into_iter()
+                    .map(|a| {
+                        AbortedTransaction::default()
+                            .with_producer_id(ProducerId(a.producer_id))
+                            .with_first_offset(a.first_offset)
+                    })
+                    .collect();
+                (read, Some(lso), Some(aborted))
+            })
+    } else {
+        partition
+            .read(p.fetch_offset, limit, min_one)
+            .map(|r| (r, None, None))
+    };
+    match read {
+        Ok((read, lso, aborted)) => {
+            let base = match lso {
+                Some(lso) => base.with_last_stable_offset(lso),
+                None => base,
+            };
+            base.with_log_start_offset(read.log_start_offset)
+                .with_aborted_transactions(aborted)
+                .with_records(Some(read.records))
+        }
         Err(StorageError::OffsetOutOfRange { log_start, .. }) => base
             .with_error_code(ResponseError::OffsetOutOfRange.code())
             .with_log_start_offset(log_start)

@@ -2,8 +2,8 @@
 //! leads the `__consumer_offsets` partition its id hashes to; `__consumer_offsets` is created
 //! here on first use, as Kafka does. v4+ batches keys in `coordinator_keys`.
 //!
-//! Transactions (key type 1) have no coordinator yet: COORDINATOR_NOT_AVAILABLE, the answer
-//! Kafka gives while its transaction-state topic is unavailable. Other key types (share groups)
+//! A transactional id's coordinator (key type 1) leads the `__transaction_state` partition the
+//! id hashes to; that topic is created here on first use too. Other key types (share groups)
 //! are INVALID_REQUEST.
 
 use std::sync::Arc;
@@ -13,10 +13,12 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 use weir_group::OFFSETS_TOPIC;
+use weir_txn::TRANSACTION_STATE_TOPIC;
 
 use crate::broker::Broker;
 use crate::offsets_topic;
 use crate::router::RequestContext;
+use crate::txn_state;
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
@@ -88,16 +90,20 @@ fn message(e: ResponseError) -> &'static str {
 }
 
 async fn lookup(broker: &Broker, key_type: i8, key: &str) -> Found {
-    match key_type {
-        KEY_TYPE_GROUP if !key.is_empty() => {}
-        KEY_TYPE_TRANSACTION => return Err(ResponseError::CoordinatorNotAvailable),
+    let (topic, partition) = match key_type {
+        KEY_TYPE_GROUP if !key.is_empty() => {
+            offsets_topic::ensure(broker).await?;
+            (OFFSETS_TOPIC, broker.groups.partition_for(key))
+        }
+        KEY_TYPE_TRANSACTION if !key.is_empty() => {
+            txn_state::ensure(broker).await?;
+            (TRANSACTION_STATE_TOPIC, broker.txns.partition_for(key))
+        }
         _ => return Err(ResponseError::InvalidRequest),
-    }
-    offsets_topic::ensure(broker).await?;
-    let partition = broker.groups.partition_for(key);
+    };
     let state = broker.metadata.state();
     let leader = state
-        .topic(OFFSETS_TOPIC)
+        .topic(topic)
         .and_then(|t| t.partitions.get(partition as usize))
         .map(|p| p.leader)
         .ok_or(ResponseError::CoordinatorNotAvailable)?;

@@ -1,43 +1,91 @@
-//! InitProducerId for idempotent producers: a fresh producer id with epoch 0.
-//!
-//! Transactional producers (a transactional id) need a transaction coordinator, which Weir
-//! does not have yet: FindCoordinator for a transactional id answers COORDINATOR_NOT_AVAILABLE,
-//! and an InitProducerId with a transactional id gets UNSUPPORTED_VERSION.
+//! InitProducerId: a producer id and epoch for an idempotent producer (a fresh id from the
+//! block the metadata quorum gave this broker, epoch 0), or for a transactional producer (from
+//! the transaction coordinator: the transactional id's producer id with its epoch bumped, which
+//! fences the producer's previous incarnation and aborts its open transaction).
 
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+use weir_txn::{InitError, InitRequest};
 
 use crate::broker::Broker;
 use crate::router::RequestContext;
+use crate::time::now_ms;
+use crate::txn_state::{self, BrokerTxnEnv};
 
 /// Answers InitProducerId.
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
     let failed = |code: ResponseError| {
+        // KIP-588: versions before 4 know INVALID_PRODUCER_EPOCH, not PRODUCER_FENCED.
+        let code = match code {
+            ResponseError::ProducerFenced if ctx.version < 4 => ResponseError::InvalidProducerEpoch,
+            other => other,
+        };
         InitProducerIdResponse::default()
             .with_error_code(code.code())
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1)
     };
-    if request.transactional_id.is_some() {
-        return failed(ResponseError::UnsupportedVersion);
+    let granted = |(id, epoch): (i64, i16)| {
+        InitProducerIdResponse::default()
+            .with_producer_id(ProducerId(id))
+            .with_producer_epoch(epoch)
+    };
+    let transactional_id = match &request.transactional_id {
+        None => {
+            return match allocate(broker).await {
+                Ok(id) => granted((id, 0)),
+                Err(code) => failed(code),
+            }
+        }
+        Some(id) if id.is_empty() => return failed(ResponseError::InvalidRequest),
+        Some(id) => id.0.to_string(),
+    };
+    if let Err(code) = txn_state::ensure(broker).await {
+        return failed(code);
     }
-    match broker
+    let req = InitRequest {
+        transactional_id,
+        timeout_ms: request.transaction_timeout_ms,
+        // KIP-360 (v3+): the id and epoch the producer had, so a stale one is fenced.
+        expected: if ctx.version >= 3 {
+            (request.producer_id.0, request.producer_epoch)
+        } else {
+            (-1, -1)
+        },
+    };
+    let mut fresh = None;
+    loop {
+        match broker
+            .txns
+            .init_producer_id(&BrokerTxnEnv(broker), &req, fresh, now_ms())
+        {
+            Ok(granted_id) => return granted(granted_id),
+            Err(InitError::NeedProducerId) if fresh.is_none() => match allocate(broker).await {
+                Ok(id) => fresh = Some(id),
+                Err(code) => return failed(code),
+            },
+            Err(InitError::NeedProducerId) => {
+                return failed(ResponseError::CoordinatorNotAvailable)
+            }
+            Err(InitError::Failed(code)) => return failed(code),
+        }
+    }
+}
+
+/// A producer id nobody was given before.
+async fn allocate(broker: &Broker) -> Result<i64, ResponseError> {
+    broker
         .producer_ids
         .next(&broker.metadata, broker.config.node_id)
         .await
-    {
-        Ok(id) => InitProducerIdResponse::default()
-            .with_producer_id(ProducerId(id))
-            .with_producer_epoch(0),
-        Err(e) => {
+        .map_err(|e| {
             tracing::warn!(error = %e, "cannot allocate a producer id");
-            failed(ResponseError::CoordinatorNotAvailable)
-        }
-    }
+            ResponseError::CoordinatorNotAvailable
+        })
 }

@@ -43,6 +43,7 @@ pub async fn handle(
                         p.partition_index,
                         p.current_leader_epoch,
                         p.timestamp,
+                        request.isolation_level == 1,
                     ) {
                         Ok((timestamp, offset, epoch)) => base
                             .with_timestamp(timestamp)
@@ -71,6 +72,7 @@ fn lookup(
     index: i32,
     current_leader_epoch: i32,
     timestamp: i64,
+    read_committed: bool,
 ) -> Result<(i64, i64, i32), ResponseError> {
     let partition = broker
         .partition(topic, index)
@@ -87,8 +89,14 @@ fn lookup(
         tracing::error!(topic, partition = index, error = %e, "offset lookup failed");
         ResponseError::KafkaStorageError
     };
+    // What the caller may read: up to the last stable offset for read_committed.
+    let fetchable = if read_committed {
+        partition.last_stable_offset()
+    } else {
+        partition.high_watermark()
+    };
     Ok(match timestamp {
-        LATEST => (-1, partition.high_watermark(), epoch),
+        LATEST => (-1, fetchable, epoch),
         EARLIEST | EARLIEST_LOCAL => (-1, partition.log_start_offset(), epoch),
         LATEST_TIERED => (-1, -1, -1),
         MAX_TIMESTAMP => match partition.max_timestamp().map_err(storage)? {
@@ -97,8 +105,8 @@ fn lookup(
         },
         ts if ts < 0 => return Err(ResponseError::InvalidRequest),
         ts => match partition.offset_for_timestamp(ts).map_err(storage)? {
-            Some((offset, found_ts)) => (found_ts, offset, epoch),
-            None => (-1, -1, -1),
+            Some((offset, found_ts)) if offset < fetchable => (found_ts, offset, epoch),
+            _ => (-1, -1, -1),
         },
     })
 }

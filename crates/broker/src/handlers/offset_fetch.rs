@@ -1,7 +1,11 @@
 //! OffsetFetch: a group's committed offsets (v0-7 one group, v8+ several). A partition without
-//! a committed offset gets offset -1. `require_stable` is always satisfied: without
-//! transactions there are no pending offset commits. v9 carries a consumer-group member's id and
-//! epoch: a member that is not current gets UNKNOWN_MEMBER_ID or STALE_MEMBER_EPOCH.
+//! a committed offset gets offset -1. Offsets of open transactions (TxnOffsetCommit before the
+//! marker) are not committed yet: with `require_stable` (v7+) a partition that has one answers
+//! UNSTABLE_OFFSET_COMMIT (offset -1) in its partition error, and the client retries; without,
+//! the last committed offset is returned. As in Kafka, the top-level (v2-7) and group-level
+//! (v8+) error codes carry only group-wide errors, never this partition error. v9 carries a
+//! consumer-group member's id and epoch: a member that is not current gets UNKNOWN_MEMBER_ID or
+//! STALE_MEMBER_EPOCH.
 
 use std::sync::Arc;
 
@@ -50,9 +54,11 @@ pub async fn handle(
                             .with_error_code(e.code());
                     }
                 }
-                let offsets = broker
-                    .groups
-                    .fetch_offsets(&g.group_id.0, wanted.as_deref());
+                let offsets = broker.groups.fetch_offsets(
+                    &g.group_id.0,
+                    wanted.as_deref(),
+                    request.require_stable,
+                );
                 let topics = group_by_topic(offsets)
                     .into_iter()
                     .map(|(topic, offsets)| {
@@ -67,6 +73,7 @@ pub async fn handle(
                                             .with_committed_offset(o.offset)
                                             .with_committed_leader_epoch(o.leader_epoch)
                                             .with_metadata(Some(StrBytes::from_string(o.metadata)))
+                                            .with_error_code(o.error.map_or(0, |e| e.code()))
                                     })
                                     .collect(),
                             )
@@ -84,9 +91,12 @@ pub async fn handle(
             .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
             .collect()
     });
-    let offsets = broker
-        .groups
-        .fetch_offsets(&request.group_id.0, wanted.as_deref());
+    // require_stable exists from v7 (decoded as false before).
+    let require_stable = version >= 7 && request.require_stable;
+    let offsets =
+        broker
+            .groups
+            .fetch_offsets(&request.group_id.0, wanted.as_deref(), require_stable);
     let topics = group_by_topic(offsets)
         .into_iter()
         .map(|(topic, offsets)| {
@@ -99,7 +109,8 @@ pub async fn handle(
                             let p = OffsetFetchResponsePartition::default()
                                 .with_partition_index(o.partition)
                                 .with_committed_offset(o.offset)
-                                .with_metadata(Some(StrBytes::from_string(o.metadata)));
+                                .with_metadata(Some(StrBytes::from_string(o.metadata)))
+                                .with_error_code(o.error.map_or(0, |e| e.code()));
                             if version >= 5 {
                                 p.with_committed_leader_epoch(o.leader_epoch)
                             } else {
