@@ -97,6 +97,10 @@ pub struct Args {
     /// [default: 604800000, 7 days].
     #[arg(long, env = "WEIR_TRANSACTIONAL_ID_EXPIRATION_MS")]
     pub transactional_id_expiration_ms: Option<i64>,
+    /// How long the state of an idle idempotent producer is kept per partition, in ms
+    /// (producer.id.expiration.ms; checked at each retention pass) [default: 86400000].
+    #[arg(long, env = "WEIR_PRODUCER_ID_EXPIRATION_MS")]
+    pub producer_id_expiration_ms: Option<i64>,
     /// Default topic config, as Kafka's name=value (e.g. retention.ms=3600000); repeatable.
     /// Environment: WEIR_TOPIC_CONFIG with comma-separated pairs.
     #[arg(
@@ -132,6 +136,7 @@ pub struct FileConfig {
     transaction_max_timeout_ms: Option<i32>,
     transaction_timeout_check_interval_ms: Option<u64>,
     transactional_id_expiration_ms: Option<i64>,
+    producer_id_expiration_ms: Option<i64>,
     #[serde(default)]
     topic_defaults: BTreeMap<String, toml::Value>,
 }
@@ -215,6 +220,8 @@ pub struct BrokerConfig {
     pub transaction_timeout_check_interval_ms: u64,
     /// transactional.id.expiration.ms
     pub transactional_id_expiration_ms: i64,
+    /// producer.id.expiration.ms
+    pub producer_id_expiration_ms: i64,
 }
 
 impl BrokerConfig {
@@ -396,6 +403,11 @@ impl BrokerConfig {
                 .transactional_id_expiration_ms
                 .or(file.transactional_id_expiration_ms)
                 .unwrap_or(604_800_000)
+                .max(1),
+            producer_id_expiration_ms: args
+                .producer_id_expiration_ms
+                .or(file.producer_id_expiration_ms)
+                .unwrap_or(86_400_000)
                 .max(1),
         })
     }

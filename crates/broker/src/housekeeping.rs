@@ -1,6 +1,7 @@
 //! Background work on every partition: retention (`log.retention.check.interval.ms`, for
 //! `cleanup.policy` with `delete`), compaction (`log.cleaner.backoff.ms`, for `compact`),
-//! producer-state snapshots and interval flushing (`--flush-policy interval-ms:N`).
+//! idle-producer expiry (`producer.id.expiration.ms`) with producer-state snapshots, and
+//! interval flushing (`--flush-policy interval-ms:N`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,7 +41,7 @@ pub async fn run(broker: Arc<Broker>) {
         }
         if last_retention.elapsed() >= retention_every {
             last_retention = tokio::time::Instant::now();
-            retention_pass(&partitions);
+            retention_pass(&partitions, broker.config.producer_id_expiration_ms);
         }
         if last_clean.elapsed() >= cleaner_every {
             last_clean = tokio::time::Instant::now();
@@ -49,10 +50,15 @@ pub async fn run(broker: Arc<Broker>) {
     }
 }
 
-/// Producer-state snapshots, then retention for partitions whose cleanup.policy has `delete`.
-fn retention_pass(partitions: &[Arc<Partition>]) {
+/// Expiry of idle producers and producer-state snapshots, then retention for partitions whose
+/// cleanup.policy has `delete`.
+fn retention_pass(partitions: &[Arc<Partition>], producer_expiration_ms: i64) {
     let now = now_ms();
     for p in partitions {
+        let expired = p.expire_producers(now, producer_expiration_ms);
+        if expired > 0 {
+            tracing::debug!(topic = %p.topic, partition = p.index, expired, "forgot idle producers");
+        }
         // Bounds what a start-up after a crash must read to rebuild producer state.
         if let Err(e) = p.snapshot_producers() {
             tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "producer snapshot failed");

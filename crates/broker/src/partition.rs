@@ -351,6 +351,11 @@ impl Partition {
         Ok((read, lso, aborted))
     }
 
+    /// Forgets idle producers (`producer.id.expiration.ms`); returns how many.
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        self.state_write().producers.expire(now_ms, expiration_ms)
+    }
+
     /// The producers writing to this partition (DescribeProducers).
     pub fn producer_summaries(&self) -> Vec<ProducerSummary> {
         self.state_read().producers.summaries()

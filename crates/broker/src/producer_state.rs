@@ -261,6 +261,18 @@ impl ProducerStates {
         self.aborted.drain(..gone);
     }
 
+    /// Forgets producers whose last batch is older than `expiration_ms`
+    /// (`producer.id.expiration.ms`), except those with an open transaction. A forgotten
+    /// producer that comes back is accepted at any sequence, as Kafka does since KIP-360.
+    /// Returns how many were forgotten.
+    pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
+        let before = self.producers.len();
+        self.producers.retain(|_, e| {
+            e.txn_first_offset.is_some() || e.last_timestamp.saturating_add(expiration_ms) > now_ms
+        });
+        before - self.producers.len()
+    }
+
     /// Every producer, for DescribeProducers.
     pub fn summaries(&self) -> Vec<ProducerSummary> {
         self.producers
@@ -441,6 +453,22 @@ mod tests {
         assert_eq!(summary.len(), 1);
         assert_eq!(summary[0].epoch, 3);
         assert_eq!(summary[0].current_txn_start_offset, -1);
+    }
+
+    #[test]
+    fn idle_producers_expire_unless_a_transaction_is_open() {
+        let mut s = ProducerStates::default();
+        // Test batches carry timestamp 0 (+ delta 1).
+        s.record(&view(&batch(1, 0, 0, 1)), 0, None);
+        s.record(&view(&txn_batch(2, 0, 0)), 1, None);
+        assert_eq!(s.expire(100, 1000), 0, "not idle long enough");
+        assert_eq!(s.expire(5_000, 1000), 1);
+        assert_eq!(s.len(), 1, "the open transaction keeps its producer");
+        // The forgotten producer is accepted again at any sequence.
+        assert_eq!(
+            s.check(&view(&batch(1, 0, 7, 1))),
+            Ok(SequenceCheck::Append)
+        );
     }
 
     #[test]
