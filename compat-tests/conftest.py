@@ -101,7 +101,9 @@ class Broker:
                 with socket.create_connection((self.host, self.port), timeout=0.5):
                     return
             except OSError as e:
-                last_err = e
+                # keep the text, not the exception: its traceback (a reference cycle) would keep
+                # the calling test's frame, and so its Kafka clients, alive after the test
+                last_err = str(e)
                 time.sleep(0.05)
         raise RuntimeError(
             f"weir did not accept connections on {self.bootstrap} within {READY_TIMEOUT_S}s "
