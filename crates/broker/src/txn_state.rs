@@ -126,3 +126,14 @@ pub fn spawn_timer(broker: Arc<Broker>) -> JoinHandle<()> {
         }
     })
 }
+
+/// KIP-588: PRODUCER_FENCED exists from `fenced_since` on in each transactional API; older
+/// versions get INVALID_PRODUCER_EPOCH, which their clients also treat as fatal.
+pub fn for_version(error: ResponseError, version: i16, fenced_since: i16) -> ResponseError {
+    match error {
+        ResponseError::ProducerFenced if version < fenced_since => {
+            ResponseError::InvalidProducerEpoch
+        }
+        other => other,
+    }
+}

@@ -51,16 +51,10 @@ struct ShardCell {
     syncs: Waiters<SyncResponse>,
 }
 
-/// Kafka's placement of a group on a `__consumer_offsets` partition:
-/// `Utils.abs(groupId.hashCode()) % partitions`, with Java's `String.hashCode` over UTF-16 units
-/// (`Utils.abs` maps `i32::MIN` to 0).
+/// Kafka's placement of a group on a `__consumer_offsets` partition (see
+/// [`weir_protocol::partition_for_key`]).
 pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
-    let mut h: i32 = 0;
-    for unit in group_id.encode_utf16() {
-        h = h.wrapping_mul(31).wrapping_add(i32::from(unit));
-    }
-    let abs = if h == i32::MIN { 0 } else { h.abs() };
-    abs % partitions.max(1)
+    weir_protocol::partition_for_key(group_id, partitions)
 }
 
 /// The group coordinator for every group of this broker.
@@ -788,35 +782,18 @@ mod tests {
 
     /// A transaction marker (control batch) of the producer.
     fn marker(producer_id: i64, producer_epoch: i16, commit: bool) -> Bytes {
-        use weir_protocol::kafka_protocol::records::{
-            Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+        let marker = if commit {
+            weir_protocol::control::Marker::Commit
+        } else {
+            weir_protocol::control::Marker::Abort
         };
-        let record = Record {
-            transactional: true,
-            control: true,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
+        Bytes::from(weir_protocol::control::build_marker_batch(
             producer_id,
             producer_epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: 0,
-            sequence: -1,
-            timestamp: 0,
-            key: Some(Bytes::from(vec![0, 0, 0, u8::from(commit)])),
-            value: Some(Bytes::from_static(&[0, 0, 0, 0, 0, 0])),
-            headers: Default::default(),
-        };
-        let mut buf = bytes::BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            &[record],
-            &RecordEncodeOptions {
-                version: 2,
-                compression: Compression::None,
-            },
-        )
-        .unwrap();
-        buf.freeze()
+            marker,
+            0,
+            0,
+        ))
     }
 
     #[test]

@@ -960,35 +960,18 @@ mod tests {
 
     /// A transaction marker (control batch) as a transaction coordinator writes it.
     fn marker_batch(producer_id: i64, commit: bool) -> bytes::Bytes {
-        use weir_protocol::kafka_protocol::records::{
-            Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+        let marker = if commit {
+            weir_protocol::control::Marker::Commit
+        } else {
+            weir_protocol::control::Marker::Abort
         };
-        let record = Record {
-            transactional: true,
-            control: true,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
+        bytes::Bytes::from(weir_protocol::control::build_marker_batch(
             producer_id,
-            producer_epoch: 3,
-            timestamp_type: TimestampType::Creation,
-            offset: 0,
-            sequence: -1,
-            timestamp: 0,
-            key: Some(bytes::Bytes::from(vec![0, 0, 0, u8::from(commit)])),
-            value: Some(bytes::Bytes::from_static(&[0, 0, 0, 0, 0, 0])),
-            headers: Default::default(),
-        };
-        let mut buf = bytes::BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            &[record],
-            &RecordEncodeOptions {
-                version: 2,
-                compression: Compression::None,
-            },
-        )
-        .unwrap();
-        buf.freeze()
+            3,
+            marker,
+            0,
+            0,
+        ))
     }
 
     /// The transaction's marker is written, then the shard learns of it.

@@ -389,6 +389,12 @@ pub fn set_log_append_time(batch: &mut [u8], timestamp: i64) {
     let attributes = read_i16(batch, ATTRIBUTES_OFF) | TIMESTAMP_TYPE_BIT;
     write_at(batch, ATTRIBUTES_OFF, &attributes.to_be_bytes());
     write_at(batch, MAX_TIMESTAMP_OFF, &timestamp.to_be_bytes());
+    rewrite_crc(batch);
+}
+
+/// Recomputes the CRC-32C over the batch (from the attributes to the batch's end) after a
+/// rewrite inside the CRC-covered part.
+fn rewrite_crc(batch: &mut [u8]) {
     let end = usize::try_from(read_i32(batch, LENGTH_OFF))
         .ok()
         .and_then(|l| l.checked_add(LOG_OVERHEAD))
@@ -404,12 +410,7 @@ pub fn set_attributes(batch: &mut [u8], attributes: i16) {
         return;
     }
     write_at(batch, ATTRIBUTES_OFF, &attributes.to_be_bytes());
-    let end = usize::try_from(read_i32(batch, LENGTH_OFF))
-        .ok()
-        .and_then(|l| l.checked_add(LOG_OVERHEAD))
-        .map_or(batch.len(), |e| e.min(batch.len()));
-    let crc = crc32c::crc32c(batch.get(ATTRIBUTES_OFF..end).unwrap_or(&[]));
-    write_at(batch, CRC_OFF, &crc.to_be_bytes());
+    rewrite_crc(batch);
 }
 
 /// Bounded cursor over a records section; every read is checked against the slice end.

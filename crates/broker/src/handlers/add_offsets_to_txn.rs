@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
 use weir_group::OFFSETS_TOPIC;
 
@@ -12,7 +11,7 @@ use crate::broker::Broker;
 use crate::offsets_topic;
 use crate::router::RequestContext;
 use crate::time::now_ms;
-use crate::txn_state::BrokerTxnEnv;
+use crate::txn_state::{self, BrokerTxnEnv};
 
 /// Answers AddOffsetsToTxn.
 pub async fn handle(
@@ -34,13 +33,6 @@ pub async fn handle(
             )
         }
     };
-    let code = match outcome {
-        Ok(()) => 0,
-        // KIP-588: versions before 2 know INVALID_PRODUCER_EPOCH, not PRODUCER_FENCED.
-        Err(ResponseError::ProducerFenced) if ctx.version < 2 => {
-            ResponseError::InvalidProducerEpoch.code()
-        }
-        Err(e) => e.code(),
-    };
+    let code = outcome.map_or_else(|e| txn_state::for_version(e, ctx.version, 2).code(), |()| 0);
     AddOffsetsToTxnResponse::default().with_error_code(code)
 }

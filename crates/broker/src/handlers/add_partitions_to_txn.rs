@@ -18,7 +18,7 @@ use kafka_protocol::messages::{
 use crate::broker::Broker;
 use crate::router::RequestContext;
 use crate::time::now_ms;
-use crate::txn_state::BrokerTxnEnv;
+use crate::txn_state::{self, BrokerTxnEnv};
 
 /// Answers AddPartitionsToTxn.
 pub async fn handle(
@@ -104,14 +104,7 @@ fn add(
         if missing && !exists(topic, p) {
             return ResponseError::UnknownTopicOrPartition.code();
         }
-        match outcome {
-            Ok(()) => 0,
-            // KIP-588: versions before 2 know INVALID_PRODUCER_EPOCH, not PRODUCER_FENCED.
-            Err(ResponseError::ProducerFenced) if version < 2 => {
-                ResponseError::InvalidProducerEpoch.code()
-            }
-            Err(e) => e.code(),
-        }
+        outcome.map_or_else(|e| txn_state::for_version(e, version, 2).code(), |()| 0)
     };
     topics
         .iter()

@@ -5,13 +5,12 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{EndTxnRequest, EndTxnResponse, ProducerId};
 
 use crate::broker::Broker;
 use crate::router::RequestContext;
 use crate::time::now_ms;
-use crate::txn_state::BrokerTxnEnv;
+use crate::txn_state::{self, BrokerTxnEnv};
 
 /// Answers EndTxn.
 pub async fn handle(
@@ -27,14 +26,7 @@ pub async fn handle(
         request.committed,
         now_ms(),
     );
-    let code = match outcome {
-        Ok(()) => 0,
-        // KIP-588: versions before 2 know INVALID_PRODUCER_EPOCH, not PRODUCER_FENCED.
-        Err(ResponseError::ProducerFenced) if ctx.version < 2 => {
-            ResponseError::InvalidProducerEpoch.code()
-        }
-        Err(e) => e.code(),
-    };
+    let code = outcome.map_or_else(|e| txn_state::for_version(e, ctx.version, 2).code(), |()| 0);
     EndTxnResponse::default()
         .with_error_code(code)
         .with_producer_id(ProducerId(-1))

@@ -21,11 +21,7 @@ pub async fn handle(
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
     let failed = |code: ResponseError| {
-        // KIP-588: versions before 4 know INVALID_PRODUCER_EPOCH, not PRODUCER_FENCED.
-        let code = match code {
-            ResponseError::ProducerFenced if ctx.version < 4 => ResponseError::InvalidProducerEpoch,
-            other => other,
-        };
+        let code = txn_state::for_version(code, ctx.version, 4);
         InitProducerIdResponse::default()
             .with_error_code(code.code())
             .with_producer_id(ProducerId(-1))

@@ -21,6 +21,7 @@ use weir_group::OFFSETS_TOPIC;
 use crate::broker::Broker;
 use crate::offsets_topic::{self, BrokerOffsetsLog};
 use crate::router::RequestContext;
+use crate::txn_state;
 
 /// Answers TxnOffsetCommit.
 pub async fn handle(
@@ -39,13 +40,7 @@ pub async fn handle(
         Err(e) => Err(e),
         Ok(()) => in_transaction(broker, &request, &group),
     };
-    let check = match check {
-        // KIP-588: versions before 3 know INVALID_PRODUCER_EPOCH, not PRODUCER_FENCED.
-        Err(ResponseError::ProducerFenced) if ctx.version < 3 => {
-            Err(ResponseError::InvalidProducerEpoch)
-        }
-        other => other,
-    };
+    let check = check.map_err(|e| txn_state::for_version(e, ctx.version, 3));
     let mut to_commit = Vec::new();
     for t in &request.topics {
         for p in &t.partitions {
