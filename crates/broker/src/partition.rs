@@ -17,7 +17,8 @@ use weir_protocol::control::{build_marker_batch, read_marker, Marker};
 use weir_protocol::record_batch::{BatchIter, RecordBatchView};
 use weir_protocol::records::{batch_records, RecordIter, DEFAULT_MAX_RECORDS_BYTES};
 use weir_storage::{
-    AppendInfo, CompactionStats, FlushPolicy, LogConfig, PartitionLog, ReadResult, StorageError,
+    AbortedRange, AppendInfo, CompactionStats, FlushPolicy, LogConfig, PartitionLog, ReadResult,
+    StorageError,
 };
 
 use crate::producer_state::{AbortedTxn, ProducerStates, ProducerSummary, SequenceCheck};
@@ -42,6 +43,15 @@ struct ProducerSnapshot {
 struct LogState {
     log: PartitionLog,
     producers: ProducerStates,
+}
+
+impl LogState {
+    /// The first offset of the oldest open transaction, or `hw` if lower or none is open.
+    fn last_stable_offset(&self, hw: i64) -> i64 {
+        self.producers
+            .first_unstable_offset()
+            .map_or(hw, |u| u.min(hw))
+    }
 }
 
 /// What an append did.
@@ -323,8 +333,7 @@ impl Partition {
     /// so read_committed consumers read up to it.
     pub fn last_stable_offset(&self) -> i64 {
         let hw = self.high_watermark();
-        let unstable = self.state_read().producers.first_unstable_offset();
-        unstable.map_or(hw, |u| u.min(hw))
+        self.state_read().last_stable_offset(hw)
     }
 
     /// Reads for a read_committed consumer: whole batches from `offset` below the last stable
@@ -337,10 +346,7 @@ impl Partition {
     ) -> Result<(ReadResult, i64, Vec<AbortedTxn>), StorageError> {
         let hw = self.high_watermark();
         let state = self.state_read();
-        let lso = state
-            .producers
-            .first_unstable_offset()
-            .map_or(hw, |u| u.min(hw));
+        let lso = state.last_stable_offset(hw);
         let read = state.log.read(offset, max_bytes, lso, min_one)?;
         let upto = last_offset_in(&read.records).map_or(offset, |last| last + 1);
         let aborted = if upto > offset {
@@ -443,16 +449,32 @@ impl Partition {
         self.state_write().log.flush_if_due()
     }
 
-    /// Runs one compaction pass (`cleanup.policy` has `compact`): plans under the read lock,
+    /// Runs one compaction pass (`cleanup.policy` has `compact`) below the last stable offset,
+    /// dropping records of aborted transactions: plans under the read lock,
     /// rewrites closed segments on a blocking thread without any lock, swaps the cleaned
     /// segments in under the write lock. `None` when there was nothing to do.
     pub async fn compact(&self, now_ms: i64) -> Result<Option<CompactionStats>, StorageError> {
         let retention = self.settings().cleanup.delete_retention_ms;
         let hw = self.high_watermark();
-        let job = self
-            .state_read()
-            .log
-            .prepare_compaction(hw, now_ms, retention)?;
+        let job = {
+            let state = self.state_read();
+            // Only decided data is compacted: below the last stable offset, without the records
+            // of aborted transactions (an aborted write must not hide a committed one).
+            let lso = state.last_stable_offset(hw);
+            let aborted = state
+                .producers
+                .aborted_between(state.log.log_start_offset(), lso)
+                .into_iter()
+                .map(|a| AbortedRange {
+                    producer_id: a.producer_id,
+                    first_offset: a.first_offset,
+                    last_offset: a.last_offset,
+                })
+                .collect();
+            state
+                .log
+                .prepare_compaction(lso, now_ms, retention, aborted)?
+        };
         let Some(mut job) = job else {
             return Ok(None);
         };

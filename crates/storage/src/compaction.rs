@@ -4,15 +4,19 @@
 //! # What a pass does
 //!
 //! 1. **Scope.** Only closed segments (never the active one), and in them only batches whose
-//!    last offset is below the caller's upper bound (the high watermark) and that are not
-//!    control batches. Everything else is copied byte for byte.
+//!    last offset is below the caller's upper bound (the last stable offset, so an undecided
+//!    transaction is never compacted) and that are not control batches (transaction markers
+//!    stay). Everything else is copied byte for byte.
 //! 2. **Key map.** One walk over that range builds `full key -> latest offset` (whole keys, no
 //!    hashing shortcuts, so two keys can never be confused) and `producer id -> last offset of
 //!    its newest batch`.
 //! 3. **Rewrite.** Each closed segment is walked again into a temporary file. A record stays
 //!    if its key is null, or its offset is the latest for its key and it is not a tombstone
 //!    (null value) from a batch whose max timestamp is older than
-//!    `now - delete.retention.ms`. A batch keeping all its records is copied byte for byte;
+//!    `now - delete.retention.ms`. Records of aborted transactions (batches of a producer
+//!    inside one of the caller's aborted ranges) go whatever their keys, and their keys do not
+//!    count in step 2, so an aborted write never hides a committed one. A batch keeping all
+//!    its records is copied byte for byte;
 //!    one keeping some is rebuilt with the same header (`weir_protocol::records::build_batch`:
 //!    same base offset, lastOffsetDelta, timestamps, producer fields, codec; new count, length
 //!    and CRC); one keeping none is dropped, except the newest batch of an idempotent or
@@ -142,9 +146,23 @@ impl Params {
     }
 }
 
+/// A transaction that ended with an abort marker: the producer's transactional batches from
+/// `first_offset` to `last_offset` (the marker) are discarded by compaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AbortedRange {
+    /// The producer.
+    pub producer_id: i64,
+    /// Offset of the transaction's first batch.
+    pub first_offset: i64,
+    /// Offset of its abort marker.
+    pub last_offset: i64,
+}
+
 /// The result of pass 1.
 #[derive(Default)]
 struct KeyMap {
+    /// Aborted ranges by producer id.
+    aborted: HashMap<i64, Vec<(i64, i64)>>,
     /// Latest offset of every key in the compactable range.
     latest: HashMap<Vec<u8>, i64>,
     /// Last offset of the newest batch of each producer id in the range.
@@ -178,6 +196,8 @@ pub struct CompactionJob {
     end: i64,
     id: u64,
     segments: Vec<JobSegment>,
+    /// Aborted transactions whose records go.
+    aborted: Vec<AbortedRange>,
     /// Whether `run` completed.
     ran: bool,
     stats: CompactionStats,
@@ -195,12 +215,26 @@ impl std::fmt::Debug for CompactionJob {
     }
 }
 
+impl KeyMap {
+    /// Whether `view` is a data batch of an aborted transaction.
+    fn is_aborted(&self, view: &RecordBatchView<'_>) -> bool {
+        view.is_transactional()
+            && !view.is_control()
+            && self.aborted.get(&view.producer_id()).is_some_and(|ranges| {
+                ranges
+                    .iter()
+                    .any(|&(first, last)| first <= view.base_offset() && view.base_offset() <= last)
+            })
+    }
+}
+
 impl CompactionJob {
     /// Snapshots the closed segments of `segments` (the last one is the active one).
     pub(crate) fn prepare(
         dir: &Path,
         segments: &BTreeMap<i64, Segment>,
         params: Params,
+        aborted: Vec<AbortedRange>,
     ) -> Result<Self, StorageError> {
         let active_base = segments.keys().next_back().copied().unwrap_or(i64::MIN);
         let mut job = Self {
@@ -209,6 +243,7 @@ impl CompactionJob {
             end: params.end(active_base),
             id: NEXT_JOB.fetch_add(1, Ordering::Relaxed),
             segments: Vec::new(),
+            aborted,
             ran: false,
             stats: CompactionStats::default(),
             next_tombstone_expiry: None,
@@ -230,7 +265,14 @@ impl CompactionJob {
         if self.ran {
             return Ok(());
         }
-        let map = build_key_map(&self.segments, self.params.upper_bound)?;
+        let mut map = KeyMap::default();
+        for a in &self.aborted {
+            map.aborted
+                .entry(a.producer_id)
+                .or_default()
+                .push((a.first_offset, a.last_offset));
+        }
+        build_key_map(&self.segments, self.params.upper_bound, &mut map)?;
         for seg in &mut self.segments {
             self.stats.segments_scanned += 1;
             let tmp = self
@@ -359,8 +401,11 @@ fn walk_records<'a>(
 }
 
 /// Pass 1: latest offset per key and newest batch per producer over the compactable range.
-fn build_key_map(segments: &[JobSegment], upper_bound: i64) -> Result<KeyMap, StorageError> {
-    let mut map = KeyMap::default();
+fn build_key_map(
+    segments: &[JobSegment],
+    upper_bound: i64,
+    map: &mut KeyMap,
+) -> Result<(), StorageError> {
     for seg in segments {
         seg.reader.for_each_batch(|view| {
             if view.last_offset() >= upper_bound {
@@ -370,7 +415,7 @@ fn build_key_map(segments: &[JobSegment], upper_bound: i64) -> Result<KeyMap, St
                 map.producer_last
                     .insert(view.producer_id(), view.last_offset());
             }
-            if view.is_control() {
+            if view.is_control() || map.is_aborted(&view) {
                 return Ok(());
             }
             let Ok(section) = batch_records(&view, DEFAULT_MAX_RECORDS_BYTES) else {
@@ -398,7 +443,7 @@ fn build_key_map(segments: &[JobSegment], upper_bound: i64) -> Result<KeyMap, St
             Ok(())
         })?;
     }
-    Ok(map)
+    Ok(())
 }
 
 /// Per-segment rewrite bookkeeping.
@@ -436,7 +481,12 @@ fn clean_batch(
     let tombstones_expired = view.max_timestamp() < params.now_ms.saturating_sub(retention);
     let mut kept: Vec<&[u8]> = Vec::new();
     let (mut removed, mut tombstones_removed, mut tombstone_kept) = (0u64, 0u64, false);
+    let aborted = map.is_aborted(view);
     let decoded = walk_records(view, &section, |key, offset, tombstone, raw| {
+        if aborted {
+            removed += 1;
+            return;
+        }
         let Some(key) = key else {
             // Null keys are not compacted (and a null-key null value is not a tombstone).
             kept.push(raw);

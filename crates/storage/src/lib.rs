@@ -82,7 +82,7 @@ mod scan;
 mod segment;
 mod time_index;
 
-pub use compaction::{CompactionJob, CompactionStats};
+pub use compaction::{AbortedRange, CompactionJob, CompactionStats};
 pub use config::{FlushPolicy, LogConfig};
 pub use error::StorageError;
 pub use log::{AppendInfo, PartitionLog, ReadResult};

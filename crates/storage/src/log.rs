@@ -13,7 +13,7 @@ use weir_protocol::record_batch::{
 };
 
 use crate::checkpoint::{read_log_start, sync_dir, write_log_start};
-use crate::compaction::{self, CleanerState, CompactionJob, CompactionStats};
+use crate::compaction::{self, AbortedRange, CleanerState, CompactionJob, CompactionStats};
 use crate::config::{FlushPolicy, LogConfig};
 use crate::epoch_cache::LeaderEpochCache;
 use crate::error::StorageError;
@@ -537,7 +537,7 @@ impl PartitionLog {
     /// [`Self::enforce_retention`]), in one call: [`Self::prepare_compaction`], then
     /// [`CompactionJob::run`], then [`Self::finish_compaction`]. In the closed segments, keeps
     /// only the latest record of each key among batches whose last offset is below
-    /// `upper_bound` (pass the high watermark), plus null-key records, control batches, and
+    /// `upper_bound` (pass the last stable offset), plus null-key records, control batches, and
     /// tombstones whose batch max timestamp is not older than `now_ms - delete_retention_ms`.
     /// The active segment and anything at or above `upper_bound` are never changed. Offsets
     /// are preserved (the log gets gaps, which reads skip); the log start and end offsets and
@@ -565,7 +565,7 @@ impl PartitionLog {
         &mut self,
         params: compaction::Params,
     ) -> Result<CompactionStats, StorageError> {
-        match self.prepare_with(params)? {
+        match self.prepare_with(params, Vec::new())? {
             None => Ok(CompactionStats {
                 up_to_date: true,
                 ..CompactionStats::default()
@@ -588,18 +588,23 @@ impl PartitionLog {
         upper_bound: i64,
         now_ms: i64,
         delete_retention_ms: i64,
+        aborted: Vec<AbortedRange>,
     ) -> Result<Option<CompactionJob>, StorageError> {
-        self.prepare_with(compaction::Params {
-            upper_bound,
-            now_ms,
-            delete_retention_ms,
-            crash_after: None,
-        })
+        self.prepare_with(
+            compaction::Params {
+                upper_bound,
+                now_ms,
+                delete_retention_ms,
+                crash_after: None,
+            },
+            aborted,
+        )
     }
 
     fn prepare_with(
         &self,
         params: compaction::Params,
+        aborted: Vec<AbortedRange>,
     ) -> Result<Option<CompactionJob>, StorageError> {
         let active_base = self.active()?.base_offset();
         let end = params.end(active_base);
@@ -609,7 +614,7 @@ impl PartitionLog {
         if current {
             return Ok(None);
         }
-        CompactionJob::prepare(&self.dir, &self.segments, params).map(Some)
+        CompactionJob::prepare(&self.dir, &self.segments, params, aborted).map(Some)
     }
 
     /// Last step of a compaction pass: swaps the cleaned segments in (running the job first

@@ -10,7 +10,7 @@ use weir_protocol::records::{
     batch_records, build_test_batch_with, build_test_control_batch, RecordIter,
     DEFAULT_MAX_RECORDS_BYTES,
 };
-use weir_storage::{LogConfig, PartitionLog};
+use weir_storage::{AbortedRange, LogConfig, PartitionLog};
 
 const DAY: i64 = 24 * 60 * 60 * 1000;
 const NOW: i64 = 1_700_000_000_000;
@@ -415,6 +415,62 @@ fn control_batches_untouched_and_producer_state_kept() {
     assert_eq!(&batches[1][16..], &marker[16..]);
 }
 
+/// Appends a transactional batch of producer `pid` (epoch 0, sequence `seq`).
+fn put_txn(log: &mut PartitionLog, pid: i64, seq: i32, key: &str, value: &str) -> i64 {
+    let recs = vec![(Some(key.as_bytes()), Some(value.as_bytes()), 0, vec![])];
+    let mut b = build_test_batch_with(0, NOW, Compression::None, (pid, 0, seq), &recs);
+    weir_protocol::record_batch::set_attributes(&mut b, 0x10);
+    log.append(&b, 1, None).unwrap().base_offset
+}
+
+/// An aborted transaction's write never wins over the committed value of its key: its records
+/// are removed and do not count as the latest. A committed transaction's records count as any
+/// other; markers stay.
+#[test]
+fn records_of_aborted_transactions_are_removed_and_never_hide_committed_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), 250);
+    put(&mut log, Some("k"), Some("committed"), NOW); // 0
+    let first = put_txn(&mut log, 7, 0, "k", "aborted"); // 1
+    put_txn(&mut log, 7, 1, "x", "aborted-too"); // 2
+    let marker = build_test_control_batch(0, NOW, (7, 0), false);
+    let abort_at = log.append(&marker, 1, None).unwrap().base_offset; // 3
+    put_txn(&mut log, 8, 0, "y", "committed-in-txn"); // 4
+    let commit = build_test_control_batch(0, NOW, (8, 0), true);
+    log.append(&commit, 1, None).unwrap(); // 5
+    for i in 0..4 {
+        put(&mut log, Some("pad"), Some(&"p".repeat(200 + i)), NOW);
+    }
+    assert!(
+        active_base(dir.path()) > 5,
+        "everything above is in closed segments"
+    );
+    let aborted = vec![AbortedRange {
+        producer_id: 7,
+        first_offset: first,
+        last_offset: abort_at,
+    }];
+    let mut job = log
+        .prepare_compaction(log.log_end_offset(), NOW, DAY, aborted)
+        .unwrap()
+        .unwrap();
+    job.run().unwrap();
+    log.finish_compaction(job).unwrap();
+    let recs = all_records(&log);
+    assert!(recs.contains(&rec(0, Some("k"), Some("committed"))));
+    assert!(recs.contains(&rec(4, Some("y"), Some("committed-in-txn"))));
+    assert!(
+        !recs.iter().any(|r| r.2.as_deref() == Some(&b"aborted"[..])
+            || r.2.as_deref() == Some(&b"aborted-too"[..])),
+        "aborted records removed: {recs:?}"
+    );
+    let controls = all_batches(&log)
+        .iter()
+        .filter(|b| RecordBatchView::parse(b).unwrap().is_control())
+        .count();
+    assert_eq!(controls, 2, "markers stay");
+}
+
 #[test]
 fn reopen_after_compaction_gives_same_content() {
     let dir = tempfile::tempdir().unwrap();
@@ -612,7 +668,7 @@ fn prepared_job_runs_detached_and_tolerates_concurrent_changes() {
     let bound = log.log_end_offset();
     let active_then = active_base(dir.path());
     let mut job = log
-        .prepare_compaction(bound, NOW, DAY)
+        .prepare_compaction(bound, NOW, DAY, Vec::new())
         .unwrap()
         .expect("work to do");
     // Appends (and rolls) go on while the job runs without the log.
@@ -656,7 +712,10 @@ fn prepared_job_runs_detached_and_tolerates_concurrent_changes() {
         );
     }
     let end = log.log_end_offset();
-    let mut stale = log.prepare_compaction(end, NOW, DAY).unwrap().unwrap();
+    let mut stale = log
+        .prepare_compaction(end, NOW, DAY, Vec::new())
+        .unwrap()
+        .unwrap();
     stale.run().unwrap();
     log.compact(end, NOW, DAY).unwrap();
     let after = all_records(&log);
@@ -670,7 +729,7 @@ fn prepared_job_runs_detached_and_tolerates_concurrent_changes() {
     put(&mut log, Some("pad"), Some(&"p".repeat(300)), NOW);
     put(&mut log, Some("k0"), Some("newer"), NOW);
     let mut job = log
-        .prepare_compaction(log.log_end_offset(), NOW, DAY)
+        .prepare_compaction(log.log_end_offset(), NOW, DAY, Vec::new())
         .unwrap()
         .unwrap();
     job.run().unwrap();
@@ -706,7 +765,7 @@ fn retention_during_a_job_discards_its_work() {
         put(&mut log, Some(&format!("k{}", i % 2)), Some("w"), now + i);
     }
     let mut job = log
-        .prepare_compaction(log.log_end_offset(), now, DAY)
+        .prepare_compaction(log.log_end_offset(), now, DAY, Vec::new())
         .unwrap()
         .unwrap();
     job.run().unwrap();
