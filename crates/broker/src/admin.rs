@@ -48,6 +48,8 @@ impl From<ApplyError> for ApiError {
             ApplyError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
             ApplyError::InvalidConfig(_) => ResponseError::InvalidConfig,
             ApplyError::StaleProducerIdBlock(_) => ResponseError::CoordinatorNotAvailable,
+            ApplyError::InvalidAcl(_) => ResponseError::InvalidRequest,
+            ApplyError::ScramCredentialNotFound { .. } => ResponseError::ResourceNotFound,
         };
         ApiError::new(code, e.to_string())
     }

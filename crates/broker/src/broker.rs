@@ -10,13 +10,16 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use weir_group::{GroupConfig, GroupCoordinator, OFFSETS_TOPIC};
-use weir_metadata::{ClusterState, MetadataStore, TopicInfo};
+use weir_metadata::acl::CLUSTER_RESOURCE_NAME;
+use weir_metadata::{AclOperation, ClusterState, MetadataStore, ResourceType, TopicInfo};
 use weir_storage::StorageError;
 use weir_txn::{TransactionCoordinator, TxnConfig, TRANSACTION_STATE_TOPIC};
 
+use crate::authorizer::Authorizer;
 use crate::config::BrokerConfig;
 use crate::partition::{Partition, PartitionSettings};
 use crate::producer_ids::ProducerIdAllocator;
+use crate::router::RequestContext;
 use crate::topic_config::EffectiveConfig;
 
 /// Partitions of one topic, indexed by partition number (`None`: not hosted here).
@@ -39,6 +42,8 @@ pub struct Broker {
     /// The transaction coordinator (transactional ids and their transactions), over
     /// `__transaction_state`.
     pub txns: TransactionCoordinator,
+    /// Decides what each request's principal may do (ACLs), when enabled.
+    pub authorizer: Authorizer,
     logs_dir: PathBuf,
 }
 
@@ -76,7 +81,9 @@ impl Broker {
             },
             txn_partitions,
         );
+        let authorizer = Authorizer::from_config(&config);
         let broker = Arc::new(Broker {
+            authorizer,
             config,
             metadata,
             partitions: RwLock::new(HashMap::new()),
@@ -89,6 +96,26 @@ impl Broker {
         broker.sync_partitions()?;
         broker.remove_orphan_directories();
         Ok(broker)
+    }
+
+    /// Whether the request's principal may perform `operation` on `(resource_type, name)`;
+    /// reads the ACLs only when the authorizer is on.
+    pub fn allows(
+        &self,
+        ctx: &RequestContext,
+        operation: AclOperation,
+        resource_type: ResourceType,
+        name: &str,
+    ) -> bool {
+        !self.authorizer.enabled()
+            || self
+                .authorizer
+                .allows(&self.metadata.state(), ctx, operation, resource_type, name)
+    }
+
+    /// Whether the request's principal may perform `operation` on the cluster.
+    pub fn allows_cluster(&self, ctx: &RequestContext, operation: AclOperation) -> bool {
+        self.allows(ctx, operation, ResourceType::Cluster, CLUSTER_RESOURCE_NAME)
     }
 
     /// The partition `index` of `topic`, if this broker leads it.

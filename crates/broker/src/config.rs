@@ -101,6 +101,20 @@ pub struct Args {
     /// (producer.id.expiration.ms; checked at each retention pass) [default: 86400000].
     #[arg(long, env = "WEIR_PRODUCER_ID_EXPIRATION_MS")]
     pub producer_id_expiration_ms: Option<i64>,
+    /// Enforce ACLs (as Kafka with `authorizer.class.name` set): every request is checked
+    /// against the stored ACLs for its principal (`User:ANONYMOUS` on this plaintext listener)
+    /// and host, and the ACL admin APIs are served. Off: everything is allowed and the ACL APIs
+    /// answer SECURITY_DISABLED [default: false].
+    #[arg(long, env = "WEIR_AUTHORIZER")]
+    pub authorizer: Option<bool>,
+    /// With the authorizer: allow an operation on a resource that no ACL applies to
+    /// (allow.everyone.if.no.acl.found) [default: false].
+    #[arg(long, env = "WEIR_ALLOW_EVERYONE_IF_NO_ACL_FOUND")]
+    pub allow_everyone_if_no_acl_found: Option<bool>,
+    /// With the authorizer: principals allowed everything, separated by `;` (super.users),
+    /// e.g. `User:admin;User:ANONYMOUS`.
+    #[arg(long, env = "WEIR_SUPER_USERS")]
+    pub super_users: Option<String>,
     /// Default topic config, as Kafka's name=value (e.g. retention.ms=3600000); repeatable.
     /// Environment: WEIR_TOPIC_CONFIG with comma-separated pairs.
     #[arg(
@@ -137,8 +151,30 @@ pub struct FileConfig {
     transaction_timeout_check_interval_ms: Option<u64>,
     transactional_id_expiration_ms: Option<i64>,
     producer_id_expiration_ms: Option<i64>,
+    authorizer: Option<bool>,
+    allow_everyone_if_no_acl_found: Option<bool>,
+    super_users: Option<String>,
     #[serde(default)]
     topic_defaults: BTreeMap<String, toml::Value>,
+}
+
+/// Splits `super.users` (`User:a;User:b`) into principals, each of the form `Type:name`.
+fn parse_super_users(value: Option<String>) -> Result<Vec<String>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    value
+        .split(';')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once(':') {
+            Some((kind, name)) if !kind.is_empty() && !name.is_empty() => Ok(p.to_string()),
+            _ => Err(ConfigError::Invalid {
+                name: "super-users",
+                reason: format!("`{p}` is not a principal of the form User:name"),
+            }),
+        })
+        .collect()
 }
 
 /// Why the settings could not be assembled.
@@ -222,6 +258,12 @@ pub struct BrokerConfig {
     pub transactional_id_expiration_ms: i64,
     /// producer.id.expiration.ms
     pub producer_id_expiration_ms: i64,
+    /// Whether ACLs are enforced (Kafka: an authorizer is configured).
+    pub authorizer: bool,
+    /// allow.everyone.if.no.acl.found
+    pub allow_everyone_if_no_acl_found: bool,
+    /// super.users, as principals (`User:name`).
+    pub super_users: Vec<String>,
 }
 
 impl BrokerConfig {
@@ -409,6 +451,12 @@ impl BrokerConfig {
                 .or(file.producer_id_expiration_ms)
                 .unwrap_or(86_400_000)
                 .max(1),
+            authorizer: args.authorizer.or(file.authorizer).unwrap_or(false),
+            allow_everyone_if_no_acl_found: args
+                .allow_everyone_if_no_acl_found
+                .or(file.allow_everyone_if_no_acl_found)
+                .unwrap_or(false),
+            super_users: parse_super_users(args.super_users.or(file.super_users))?,
         })
     }
 

@@ -5,7 +5,9 @@
 //! It can also be embedded: [`start`] runs a broker inside the caller's tokio runtime and
 //! returns a handle with its bound address, which is how this crate's integration tests run.
 
+pub mod acl_wire;
 pub mod admin;
+pub mod authorizer;
 pub mod broker;
 pub mod config;
 pub mod connection;

@@ -25,6 +25,15 @@ pub struct RequestContext {
     pub client_id: Option<StrBytes>,
     /// The client's address as Kafka shows it in group descriptions ("/127.0.0.1").
     pub client_host: String,
+    /// Who is asking, as ACLs name principals (`User:ANONYMOUS` on this plaintext listener).
+    pub principal: String,
+}
+
+impl RequestContext {
+    /// The client's IP address as text ("127.0.0.1"), the host ACLs match.
+    pub fn client_ip(&self) -> &str {
+        self.client_host.trim_start_matches('/')
+    }
 }
 
 /// Why a request could not be answered; the connection is closed.
@@ -110,6 +119,7 @@ pub async fn dispatch(
         version,
         client_id: raw.header.client_id.clone(),
         client_host: peer.map(|p| format!("/{}", p.ip())).unwrap_or_default(),
+        principal: crate::authorizer::ANONYMOUS.to_string(),
     };
     routes!(broker, ctx, raw, out;
         ApiVersions => m::ApiVersionsRequest => handlers::api_versions::handle,
@@ -146,6 +156,11 @@ pub async fn dispatch(
         DescribeProducers => m::DescribeProducersRequest => handlers::describe_producers::handle,
         DescribeTransactions => m::DescribeTransactionsRequest => handlers::describe_transactions::handle,
         ListTransactions => m::ListTransactionsRequest => handlers::list_transactions::handle,
+        CreateAcls => m::CreateAclsRequest => handlers::create_acls::handle,
+        DescribeAcls => m::DescribeAclsRequest => handlers::describe_acls::handle,
+        DeleteAcls => m::DeleteAclsRequest => handlers::delete_acls::handle,
+        DescribeUserScramCredentials => m::DescribeUserScramCredentialsRequest => handlers::describe_user_scram_credentials::handle,
+        AlterUserScramCredentials => m::AlterUserScramCredentialsRequest => handlers::alter_user_scram_credentials::handle,
     );
     Ok(())
 }

@@ -136,6 +136,10 @@ fn default_request_frame(key: ApiKey, version: i16) -> Bytes {
         DescribeProducers => DescribeProducersRequest,
         DescribeTransactions => DescribeTransactionsRequest,
         ListTransactions => ListTransactionsRequest,
+        DescribeUserScramCredentials => DescribeUserScramCredentialsRequest,
+        AlterUserScramCredentials => AlterUserScramCredentialsRequest,
+        CreateAcls => CreateAclsRequest, DescribeAcls => DescribeAclsRequest,
+        DeleteAcls => DeleteAclsRequest,
     )
 }
 

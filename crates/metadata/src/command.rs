@@ -63,6 +63,18 @@ pub enum MetadataCommand {
         /// The complete new set of overrides.
         configs: BTreeMap<String, String>,
     },
+    /// Stores ACLs (CreateAcls). Each is validated first; one that is already stored is left
+    /// as it is, so the command is idempotent.
+    CreateAcls {
+        /// The ACLs to add.
+        acls: Vec<crate::AclBinding>,
+    },
+    /// Removes exactly these ACLs (DeleteAcls resolves its filters against the state first, so
+    /// the log records what was removed); ones no longer stored are skipped.
+    DeleteAcls {
+        /// The ACLs to remove.
+        acls: Vec<crate::AclBinding>,
+    },
     /// Hands the block of producer ids `[first, first + count)` to a broker. `first` must be
     /// the state's next unallocated id, so two brokers racing for a block cannot both get it:
     /// the loser's command is rejected and it retries with the new next id.
@@ -73,5 +85,22 @@ pub enum MetadataCommand {
         first: i64,
         /// Number of ids in the block (positive).
         count: i64,
+    },
+    // SCRAM credentials (KIP-554)
+    /// Sets the credential of `user` for `mechanism`, replacing any existing one.
+    UpsertScramCredential {
+        /// User name (non-empty; checked by the broker).
+        user: String,
+        /// The SCRAM mechanism.
+        mechanism: crate::ScramMechanism,
+        /// Salt, StoredKey, ServerKey and iterations (never the password).
+        credential: crate::ScramCredential,
+    },
+    /// Removes the credential of `user` for `mechanism`; rejected if there is none.
+    DeleteScramCredential {
+        /// User name.
+        user: String,
+        /// The SCRAM mechanism.
+        mechanism: crate::ScramMechanism,
     },
 }

@@ -56,4 +56,15 @@ pub enum ApplyError {
     /// A producer-id block request named a first id that is no longer the next free one.
     #[error("producer id block starting at {0} is already taken")]
     StaleProducerIdBlock(i64),
+    /// An ACL was malformed (see `AclBinding::validate`).
+    #[error("invalid ACL: {0}")]
+    InvalidAcl(String),
+    /// A SCRAM credential deletion named a (user, mechanism) that has no credential.
+    #[error("no {} credential for user {user}", mechanism.name())]
+    ScramCredentialNotFound {
+        /// User name.
+        user: String,
+        /// The SCRAM mechanism.
+        mechanism: crate::ScramMechanism,
+    },
 }

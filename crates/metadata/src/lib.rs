@@ -2,7 +2,9 @@
 //!
 //! # What the state machine holds
 //! [`ClusterState`]: the cluster id, registered brokers, and topics (UUID, partitions with
-//! leader / leader epoch / replicas / ISR, config overrides), plus an id→name index. It changes
+//! leader / leader epoch / replicas / ISR, config overrides), plus an id→name index, the
+//! access control lists (module [`acl`], with the authorization rule brokers apply) and SCRAM
+//! credentials (module [`scram`]: salt, StoredKey, ServerKey, iterations). It changes
 //! only through [`MetadataCommand`]s, applied by the pure [`ClusterState::apply`]; a rejected
 //! command yields a deterministic [`ApplyError`] and leaves the state unchanged.
 //!
@@ -65,6 +67,7 @@
 //! # }
 //! ```
 
+pub mod acl;
 mod cluster_id;
 mod command;
 mod error;
@@ -72,13 +75,16 @@ mod frame;
 mod fsutil;
 mod log_store;
 mod network;
+pub mod scram;
 mod snapshot;
 mod state;
 mod state_machine;
 mod store;
 mod types;
 
+pub use acl::{AclBinding, AclFilter, AclOperation, PatternType, PermissionType, ResourceType};
 pub use command::MetadataCommand;
 pub use error::{ApplyError, MetadataError};
+pub use scram::{ScramCredential, ScramMechanism, MAX_SCRAM_ITERATIONS};
 pub use state::{BrokerInfo, ClusterState, PartitionInfo, TopicInfo};
 pub use store::{MetadataConfig, MetadataStore, SNAPSHOT_EVERY};

@@ -1,10 +1,10 @@
 //! The replicated cluster state and its pure, deterministic `apply`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ApplyError, MetadataCommand};
+use crate::{AclBinding, ApplyError, MetadataCommand, ScramCredential, ScramMechanism};
 
 /// Everything the metadata quorum knows about the cluster; the raft state machine's value.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -21,6 +21,14 @@ pub struct ClusterState {
     /// and brokers.
     #[serde(default)]
     pub next_producer_id: i64,
+    /// Access control lists (CreateAcls/DeleteAcls); enforced by brokers that run with an
+    /// authorizer.
+    #[serde(default)]
+    pub acls: BTreeSet<AclBinding>,
+    /// SCRAM credentials (KIP-554) by user, then mechanism: salt, StoredKey, ServerKey and
+    /// iterations, never a password. A user without credentials has no entry.
+    #[serde(default)]
+    pub scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
 }
 
 /// A broker's registration: where clients reach it.
@@ -142,12 +150,39 @@ impl ClusterState {
             MetadataCommand::AlterTopicConfigs { name, set, delete } => {
                 self.alter_configs(name, set, delete)
             }
+            MetadataCommand::CreateAcls { acls } => {
+                if let Some(e) = acls.iter().find_map(|a| a.validate().err()) {
+                    return Err(ApplyError::InvalidAcl(e.0));
+                }
+                self.acls.extend(acls.iter().cloned());
+                Ok(())
+            }
+            MetadataCommand::DeleteAcls { acls } => {
+                for acl in acls {
+                    self.acls.remove(acl);
+                }
+                Ok(())
+            }
             MetadataCommand::AllocateProducerIds { first, count, .. } => {
                 if *first != self.next_producer_id || *count <= 0 {
                     return Err(ApplyError::StaleProducerIdBlock(*first));
                 }
                 self.next_producer_id = first.saturating_add(*count);
                 Ok(())
+            }
+            MetadataCommand::UpsertScramCredential {
+                user,
+                mechanism,
+                credential,
+            } => {
+                self.scram_credentials
+                    .entry(user.clone())
+                    .or_default()
+                    .insert(*mechanism, credential.clone());
+                Ok(())
+            }
+            MetadataCommand::DeleteScramCredential { user, mechanism } => {
+                self.delete_scram_credential(user, *mechanism)
             }
             MetadataCommand::ReplaceTopicConfigs { name, configs } => {
                 check_keys(configs.keys())?;
@@ -246,6 +281,23 @@ impl ClusterState {
         }
         for (k, v) in set {
             topic.configs.insert(k.clone(), v.clone());
+        }
+        Ok(())
+    }
+
+    fn delete_scram_credential(
+        &mut self,
+        user: &str,
+        mechanism: ScramMechanism,
+    ) -> Result<(), ApplyError> {
+        let not_found = || ApplyError::ScramCredentialNotFound {
+            user: user.to_string(),
+            mechanism,
+        };
+        let creds = self.scram_credentials.get_mut(user).ok_or_else(not_found)?;
+        creds.remove(&mechanism).ok_or_else(not_found)?;
+        if creds.is_empty() {
+            self.scram_credentials.remove(user);
         }
         Ok(())
     }
@@ -482,5 +534,179 @@ mod producer_id_tests {
         );
         assert_eq!(s.apply(&take(1000, 1000)), Ok(()));
         assert_eq!(s.next_producer_id, 2000);
+    }
+}
+
+#[cfg(test)]
+mod acl_tests {
+    use super::*;
+    use crate::{AclOperation, PatternType, PermissionType, ResourceType};
+
+    fn read_acl(topic: &str) -> AclBinding {
+        AclBinding {
+            resource_type: ResourceType::Topic,
+            pattern_type: PatternType::Literal,
+            resource_name: topic.into(),
+            principal: "User:alice".into(),
+            host: "*".into(),
+            operation: AclOperation::Read,
+            permission: PermissionType::Allow,
+        }
+    }
+
+    #[test]
+    fn acls_are_added_idempotently_and_removed_exactly() {
+        let mut s = ClusterState::default();
+        let create = MetadataCommand::CreateAcls {
+            acls: vec![read_acl("a"), read_acl("b")],
+        };
+        s.apply(&create).unwrap();
+        s.apply(&create).unwrap();
+        assert_eq!(s.acls.len(), 2);
+        s.apply(&MetadataCommand::DeleteAcls {
+            acls: vec![read_acl("a"), read_acl("gone")],
+        })
+        .unwrap();
+        assert_eq!(s.acls.iter().collect::<Vec<_>>(), vec![&read_acl("b")]);
+    }
+
+    #[test]
+    fn an_invalid_acl_rejects_the_whole_command() {
+        let mut s = ClusterState::default();
+        let mut bad = read_acl("x");
+        bad.principal = "nocolon".into();
+        let verdict = s.apply(&MetadataCommand::CreateAcls {
+            acls: vec![read_acl("a"), bad],
+        });
+        assert!(matches!(verdict, Err(ApplyError::InvalidAcl(_))));
+        assert!(s.acls.is_empty());
+    }
+
+    #[test]
+    fn a_state_serialised_before_acls_existed_still_loads() {
+        let mut json = serde_json::to_value(ClusterState::default()).unwrap();
+        json.as_object_mut().unwrap().remove("acls");
+        let s: ClusterState = serde_json::from_value(json).unwrap();
+        assert!(s.acls.is_empty());
+        let mut with = ClusterState::default();
+        with.acls.insert(read_acl("t"));
+        let back: ClusterState =
+            serde_json::from_str(&serde_json::to_string(&with).unwrap()).unwrap();
+        assert_eq!(back, with);
+    }
+}
+
+#[cfg(test)]
+mod scram_tests {
+    use super::*;
+
+    fn cred(iterations: i32) -> ScramCredential {
+        ScramCredential::from_salted_password(
+            ScramMechanism::ScramSha256,
+            b"salt",
+            &[1u8; 32],
+            iterations,
+        )
+    }
+
+    fn upsert(user: &str, mechanism: ScramMechanism, iterations: i32) -> MetadataCommand {
+        MetadataCommand::UpsertScramCredential {
+            user: user.into(),
+            mechanism,
+            credential: cred(iterations),
+        }
+    }
+
+    fn delete(user: &str, mechanism: ScramMechanism) -> MetadataCommand {
+        MetadataCommand::DeleteScramCredential {
+            user: user.into(),
+            mechanism,
+        }
+    }
+
+    #[test]
+    fn upsert_adds_and_replaces_per_mechanism() {
+        let mut s = ClusterState::default();
+        s.apply(&upsert("alice", ScramMechanism::ScramSha256, 4096))
+            .unwrap();
+        s.apply(&upsert("alice", ScramMechanism::ScramSha512, 8192))
+            .unwrap();
+        s.apply(&upsert("alice", ScramMechanism::ScramSha256, 10000))
+            .unwrap();
+        let alice = &s.scram_credentials["alice"];
+        assert_eq!(alice.len(), 2);
+        assert_eq!(alice[&ScramMechanism::ScramSha256], cred(10000));
+        assert_eq!(alice[&ScramMechanism::ScramSha512].iterations, 8192);
+    }
+
+    #[test]
+    fn delete_removes_one_mechanism_then_the_user() {
+        let mut s = ClusterState::default();
+        s.apply(&upsert("bob", ScramMechanism::ScramSha256, 4096))
+            .unwrap();
+        s.apply(&upsert("bob", ScramMechanism::ScramSha512, 4096))
+            .unwrap();
+        s.apply(&delete("bob", ScramMechanism::ScramSha256))
+            .unwrap();
+        assert_eq!(
+            s.scram_credentials["bob"].keys().collect::<Vec<_>>(),
+            vec![&ScramMechanism::ScramSha512]
+        );
+        s.apply(&delete("bob", ScramMechanism::ScramSha512))
+            .unwrap();
+        assert!(s.scram_credentials.is_empty());
+    }
+
+    #[test]
+    fn deleting_a_missing_credential_is_rejected_without_change() {
+        let mut s = ClusterState::default();
+        s.apply(&upsert("carol", ScramMechanism::ScramSha256, 4096))
+            .unwrap();
+        let before = s.clone();
+        assert_eq!(
+            s.apply(&delete("carol", ScramMechanism::ScramSha512)),
+            Err(ApplyError::ScramCredentialNotFound {
+                user: "carol".into(),
+                mechanism: ScramMechanism::ScramSha512
+            })
+        );
+        assert_eq!(
+            s.apply(&delete("nobody", ScramMechanism::ScramSha256)),
+            Err(ApplyError::ScramCredentialNotFound {
+                user: "nobody".into(),
+                mechanism: ScramMechanism::ScramSha256
+            })
+        );
+        assert_eq!(s, before);
+    }
+
+    #[test]
+    fn snapshots_without_credentials_load_and_credentials_round_trip() {
+        let mut json = serde_json::to_value(ClusterState::default()).unwrap();
+        json.as_object_mut().unwrap().remove("scram_credentials");
+        let s: ClusterState = serde_json::from_value(json).unwrap();
+        assert!(s.scram_credentials.is_empty());
+
+        let mut with = ClusterState::default();
+        with.apply(&upsert("dave", ScramMechanism::ScramSha512, 16384))
+            .unwrap();
+        with.apply(&upsert("dave", ScramMechanism::ScramSha256, 4096))
+            .unwrap();
+        let text = serde_json::to_string(&with).unwrap();
+        assert!(text.contains("SCRAM-SHA-512"), "{text}");
+        let back: ClusterState = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, with);
+    }
+
+    #[test]
+    fn commands_round_trip_through_json() {
+        for cmd in [
+            upsert("eve", ScramMechanism::ScramSha256, 4096),
+            delete("eve", ScramMechanism::ScramSha512),
+        ] {
+            let back: MetadataCommand =
+                serde_json::from_str(&serde_json::to_string(&cmd).unwrap()).unwrap();
+            assert_eq!(back, cmd);
+        }
     }
 }

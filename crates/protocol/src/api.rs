@@ -64,6 +64,13 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
     api(ApiKey::DescribeProducers, 0, 0),
     api(ApiKey::DescribeTransactions, 0, 0),
     api(ApiKey::ListTransactions, 0, 1),
+    // ACLs (served with the authorizer on; SECURITY_DISABLED otherwise, as in Kafka).
+    api(ApiKey::CreateAcls, 1, 3),
+    api(ApiKey::DescribeAcls, 1, 3),
+    api(ApiKey::DeleteAcls, 1, 3),
+    // SCRAM credentials (KIP-554): stored in the metadata state; Kafka 4.x serves v0 only.
+    api(ApiKey::DescribeUserScramCredentials, 0, 0),
+    api(ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 /// The served version range of `key`, if Weir serves it at all.

@@ -4,8 +4,11 @@
 
 use std::sync::Arc;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
 use weir_group::OFFSETS_TOPIC;
+
+use weir_metadata::{AclOperation, ResourceType};
 
 use crate::broker::Broker;
 use crate::offsets_topic;
@@ -19,7 +22,21 @@ pub async fn handle(
     ctx: &RequestContext,
     request: AddOffsetsToTxnRequest,
 ) -> AddOffsetsToTxnResponse {
+    let txn_denied = !broker.allows(
+        ctx,
+        AclOperation::Write,
+        ResourceType::TransactionalId,
+        &request.transactional_id.0,
+    );
+    let group_denied = !broker.allows(
+        ctx,
+        AclOperation::Read,
+        ResourceType::Group,
+        &request.group_id.0,
+    );
     let outcome = match offsets_topic::ensure(broker).await {
+        _ if txn_denied => Err(ResponseError::TransactionalIdAuthorizationFailed),
+        _ if group_denied => Err(ResponseError::GroupAuthorizationFailed),
         Err(e) => Err(e),
         Ok(()) => {
             let partition = broker.groups.partition_for(&request.group_id.0);

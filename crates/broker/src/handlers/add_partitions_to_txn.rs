@@ -15,6 +15,8 @@ use kafka_protocol::messages::{
     AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, TransactionalId,
 };
 
+use weir_metadata::{AclOperation, ResourceType};
+
 use crate::broker::Broker;
 use crate::router::RequestContext;
 use crate::time::now_ms;
@@ -29,7 +31,7 @@ pub async fn handle(
     if ctx.version <= 3 {
         let topics = add(
             broker,
-            ctx.version,
+            ctx,
             &request.v3_and_below_transactional_id,
             request.v3_and_below_producer_id.0,
             request.v3_and_below_producer_epoch,
@@ -44,7 +46,7 @@ pub async fn handle(
         .map(|t| {
             let topics = add(
                 broker,
-                ctx.version,
+                ctx,
                 &t.transactional_id,
                 t.producer_id.0,
                 t.producer_epoch,
@@ -62,7 +64,7 @@ pub async fn handle(
 /// Adds (or with `verify_only` checks) one transaction's partitions; per-topic results.
 fn add(
     broker: &Broker,
-    version: i16,
+    ctx: &RequestContext,
     transactional_id: &TransactionalId,
     producer_id: i64,
     producer_epoch: i16,
@@ -79,8 +81,22 @@ fn add(
         .iter()
         .flat_map(|t| t.partitions.iter().map(|p| (t.name.0.to_string(), *p)))
         .collect();
+    let version = ctx.version;
+    // WRITE on the transactional id, then on every topic; a denied topic fails the request
+    // (the others are not attempted), as in Kafka.
+    let txn_denied = !broker.allows(
+        ctx,
+        AclOperation::Write,
+        ResourceType::TransactionalId,
+        &transactional_id.0,
+    );
+    let topic_denied =
+        |topic: &str| !broker.allows(ctx, AclOperation::Write, ResourceType::Topic, topic);
+    let any_topic_denied = topics.iter().any(|t| topic_denied(&t.name.0));
     let missing = wanted.iter().any(|(t, p)| !exists(t, *p));
-    let outcome: Result<(), ResponseError> = if missing {
+    let outcome: Result<(), ResponseError> = if txn_denied {
+        Err(ResponseError::TransactionalIdAuthorizationFailed)
+    } else if any_topic_denied || missing {
         Err(ResponseError::OperationNotAttempted)
     } else if verify_only {
         verify(
@@ -101,6 +117,9 @@ fn add(
         )
     };
     let code_for = |topic: &str, p: i32| -> i16 {
+        if !txn_denied && any_topic_denied && topic_denied(topic) {
+            return ResponseError::TopicAuthorizationFailed.code();
+        }
         if missing && !exists(topic, p) {
             return ResponseError::UnknownTopicOrPartition.code();
         }

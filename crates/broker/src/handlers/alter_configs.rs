@@ -11,6 +11,9 @@ use kafka_protocol::protocol::StrBytes;
 use weir_metadata::MetadataCommand;
 
 use crate::admin::{self, ApiError};
+use weir_metadata::AclOperation;
+
+use crate::authorizer::config_resource_denied;
 use crate::broker::Broker;
 use crate::handlers::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use crate::router::RequestContext;
@@ -19,7 +22,7 @@ use crate::topic_config;
 /// Answers AlterConfigs.
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
     let _admin = broker.admin_lock.lock().await;
@@ -30,8 +33,16 @@ pub async fn handle(
             .iter()
             .map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string())))
             .collect();
-        let outcome = match r.resource_type {
-            RESOURCE_TOPIC => {
+        let denied = config_resource_denied(
+            broker,
+            ctx,
+            r.resource_type,
+            r.resource_name.as_str(),
+            AclOperation::AlterConfigs,
+        );
+        let outcome = match (r.resource_type, denied) {
+            (_, Some(e)) => Err(e),
+            (RESOURCE_TOPIC, None) => {
                 replace_topic_configs(
                     broker,
                     r.resource_name.as_str(),
@@ -40,7 +51,7 @@ pub async fn handle(
                 )
                 .await
             }
-            RESOURCE_BROKER => Err(static_broker_configs()),
+            (RESOURCE_BROKER, None) => Err(static_broker_configs()),
             _ => Err(ApiError::new(
                 ResponseError::InvalidRequest,
                 "Unsupported resource type",

@@ -13,6 +13,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use weir_group::consumer::Assignment as Parts;
+use weir_metadata::{AclOperation, ResourceType};
 
 use crate::broker::Broker;
 use crate::router::RequestContext;
@@ -20,7 +21,7 @@ use crate::router::RequestContext;
 /// Answers ConsumerGroupDescribe.
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: ConsumerGroupDescribeRequest,
 ) -> ConsumerGroupDescribeResponse {
     let state = broker.metadata.state();
@@ -40,7 +41,24 @@ pub async fn handle(
         .group_ids
         .iter()
         .map(|id| {
+            let authz = &broker.authorizer;
             let base = DescribedGroup::default().with_group_id(id.clone());
+            if !authz.allows(
+                &state,
+                ctx,
+                AclOperation::Describe,
+                ResourceType::Group,
+                &id.0,
+            ) {
+                return base.with_error_code(ResponseError::GroupAuthorizationFailed.code());
+            }
+            let base = base.with_authorized_operations(authz.authorized_operations_if(
+                request.include_authorized_operations,
+                &state,
+                ctx,
+                ResourceType::Group,
+                &id.0,
+            ));
             let Some(g) = broker.groups.consumer_group(&id.0) else {
                 let message = if broker.groups.is_classic(&id.0) {
                     "group is not a consumer group"

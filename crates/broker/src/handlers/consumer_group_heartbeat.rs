@@ -9,6 +9,8 @@ use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeart
 use kafka_protocol::protocol::StrBytes;
 use weir_group::consumer::{Assignment as Owned, CgHeartbeat, CgHeartbeatResponse};
 
+use weir_metadata::{AclOperation, ResourceType};
+
 use crate::broker::Broker;
 use crate::offsets_topic::{self, BrokerOffsetsLog};
 use crate::router::RequestContext;
@@ -19,7 +21,17 @@ pub async fn handle(
     ctx: &RequestContext,
     request: ConsumerGroupHeartbeatRequest,
 ) -> ConsumerGroupHeartbeatResponse {
+    let group_denied = !broker.allows(
+        ctx,
+        AclOperation::Read,
+        ResourceType::Group,
+        &request.group_id.0,
+    );
     let answer = match offsets_topic::ensure(broker).await {
+        _ if group_denied => CgHeartbeatResponse::error(
+            kafka_protocol::error::ResponseError::GroupAuthorizationFailed,
+            "Group authorization failed.",
+        ),
         Err(e) => CgHeartbeatResponse::error(e, "coordinator not available"),
         Ok(())
             if request.subscribed_topic_regex.is_some()

@@ -12,13 +12,15 @@ use kafka_protocol::protocol::StrBytes;
 use weir_metadata::MetadataCommand;
 
 use crate::admin::{self, ApiError, MAX_PARTITIONS};
+use weir_metadata::{AclOperation, ResourceType};
+
 use crate::broker::Broker;
 use crate::router::RequestContext;
 
 /// Answers CreatePartitions.
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let mut names = HashSet::new();
@@ -35,6 +37,16 @@ pub async fn handle(
             Err(ApiError::new(
                 ResponseError::InvalidRequest,
                 "Duplicate topic in request.",
+            ))
+        } else if !broker.allows(
+            ctx,
+            AclOperation::Alter,
+            ResourceType::Topic,
+            t.name.0.as_str(),
+        ) {
+            Err(ApiError::new(
+                ResponseError::TopicAuthorizationFailed,
+                "Authorization failed.",
             ))
         } else {
             grow(broker, t, request.validate_only).await

@@ -11,6 +11,7 @@ use kafka_protocol::messages::create_topics_response::{
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
+use weir_metadata::{AclOperation, ResourceType};
 
 use crate::admin::{self, ApiError, NewTopic, PlannedTopic};
 use crate::broker::Broker;
@@ -21,7 +22,7 @@ use crate::topic_config::{EffectiveConfig, TOPIC_CONFIGS};
 /// Answers CreateTopics.
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -29,10 +30,23 @@ pub async fn handle(
         *seen.entry(t.name.0.to_string()).or_default() += 1;
     }
     let _admin = broker.admin_lock.lock().await;
+    let cluster_create = broker.allows_cluster(ctx, AclOperation::Create);
     let mut results = Vec::with_capacity(request.topics.len());
     for t in request.topics {
         let name = t.name.0.to_string();
         let base = CreatableTopicResult::default().with_name(t.name.clone());
+        // CREATE on the cluster or on the topic, as in Kafka.
+        if !cluster_create && !broker.allows(ctx, AclOperation::Create, ResourceType::Topic, &name)
+        {
+            results.push(error_result(
+                base,
+                &ApiError::new(
+                    ResponseError::TopicAuthorizationFailed,
+                    "Authorization failed.",
+                ),
+            ));
+            continue;
+        }
         if seen.get(&name).copied().unwrap_or(0) > 1 {
             results.push(error_result(base, &ApiError::new(
                 ResponseError::InvalidRequest,

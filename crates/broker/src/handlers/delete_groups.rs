@@ -4,8 +4,11 @@
 
 use std::sync::Arc;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
+
+use weir_metadata::{AclOperation, ResourceType};
 
 use crate::broker::Broker;
 use crate::offsets_topic::{self, BrokerOffsetsLog};
@@ -14,7 +17,7 @@ use crate::router::RequestContext;
 /// Answers DeleteGroups.
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DeleteGroupsRequest,
 ) -> DeleteGroupsResponse {
     let ready = offsets_topic::ensure(broker).await;
@@ -23,6 +26,9 @@ pub async fn handle(
         .into_iter()
         .map(|id| {
             let error = match ready {
+                _ if !broker.allows(ctx, AclOperation::Delete, ResourceType::Group, &id.0) => {
+                    Some(ResponseError::GroupAuthorizationFailed)
+                }
                 Err(e) => Some(e),
                 Ok(()) => broker.groups.delete_group(&BrokerOffsetsLog(broker), &id.0),
             };

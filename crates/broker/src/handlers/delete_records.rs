@@ -10,13 +10,15 @@ use kafka_protocol::messages::delete_records_response::{
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use weir_storage::StorageError;
 
+use weir_metadata::{AclOperation, ResourceType};
+
 use crate::broker::Broker;
 use crate::router::RequestContext;
 
 /// Answers DeleteRecords.
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
     let topics = request
@@ -24,13 +26,19 @@ pub async fn handle(
         .into_iter()
         .map(|topic| {
             let name = topic.name.0.as_str();
+            let denied = !broker.allows(ctx, AclOperation::Delete, ResourceType::Topic, name);
             let partitions = topic
                 .partitions
                 .iter()
                 .map(|p| {
                     let base = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index);
-                    match delete(broker, name, p.partition_index, p.offset) {
+                    let outcome = if denied {
+                        Err(ResponseError::TopicAuthorizationFailed)
+                    } else {
+                        delete(broker, name, p.partition_index, p.offset)
+                    };
+                    match outcome {
                         Ok(low) => base.with_low_watermark(low),
                         Err(code) => base.with_error_code(code.code()).with_low_watermark(-1),
                     }

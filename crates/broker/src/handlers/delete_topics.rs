@@ -8,7 +8,7 @@ use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
-use weir_metadata::MetadataCommand;
+use weir_metadata::{AclOperation, MetadataCommand, ResourceType};
 
 use crate::admin::{self, ApiError};
 use crate::broker::Broker;
@@ -18,7 +18,7 @@ use crate::router::RequestContext;
 /// Answers DeleteTopics.
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
     // v0-5 list names; v6+ list (name or id) states.
@@ -54,6 +54,14 @@ pub async fn handle(
         .cloned();
         let outcome = match found {
             Err(e) => Err(e),
+            Ok(topic)
+                if !broker.allows(ctx, AclOperation::Delete, ResourceType::Topic, &topic.name) =>
+            {
+                Err(ApiError::new(
+                    ResponseError::TopicAuthorizationFailed,
+                    "Authorization failed.",
+                ))
+            }
             Ok(topic) if is_internal(&topic.name) => Err(ApiError::new(
                 ResponseError::TopicDeletionDisabled,
                 "Internal topics cannot be deleted",

@@ -3,9 +3,12 @@
 
 use std::sync::Arc;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
+use weir_metadata::acl::CLUSTER_RESOURCE_NAME;
+use weir_metadata::{AclOperation, ResourceType};
 
 use crate::broker::Broker;
 use crate::router::RequestContext;
@@ -13,10 +16,18 @@ use crate::router::RequestContext;
 /// Answers DescribeCluster.
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
-    _request: DescribeClusterRequest,
+    ctx: &RequestContext,
+    request: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
     let state = broker.metadata.state();
+    let authz = &broker.authorizer;
+    if !authz.allows_cluster(&state, ctx, AclOperation::Describe) {
+        return DescribeClusterResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+            .with_error_message(Some(StrBytes::from_static_str(
+                "Cluster authorization failed.",
+            )));
+    }
     let brokers = state
         .brokers
         .values()
@@ -39,4 +50,11 @@ pub async fn handle(
                 .unwrap_or(broker.config.node_id),
         ))
         .with_brokers(brokers)
+        .with_cluster_authorized_operations(authz.authorized_operations_if(
+            request.include_cluster_authorized_operations,
+            &state,
+            ctx,
+            ResourceType::Cluster,
+            CLUSTER_RESOURCE_NAME,
+        ))
 }

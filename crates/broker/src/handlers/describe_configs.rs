@@ -11,6 +11,9 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use weir_metadata::AclOperation;
+
+use crate::authorizer::config_resource_denied;
 use crate::broker::Broker;
 use crate::router::RequestContext;
 use crate::topic_config::{ConfigKind, ConfigSource, EffectiveConfig, TOPIC_CONFIGS};
@@ -43,9 +46,17 @@ pub async fn handle(
             let base = DescribeConfigsResult::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
-            let entries = match r.resource_type {
-                RESOURCE_TOPIC => topic_entries(broker, r.resource_name.as_str()),
-                RESOURCE_BROKER => broker_entries(broker, r.resource_name.as_str()),
+            let denied = config_resource_denied(
+                broker,
+                ctx,
+                r.resource_type,
+                r.resource_name.as_str(),
+                AclOperation::DescribeConfigs,
+            );
+            let entries = match (r.resource_type, denied) {
+                (_, Some(e)) => Err((e.code, e.message)),
+                (RESOURCE_TOPIC, None) => topic_entries(broker, r.resource_name.as_str()),
+                (RESOURCE_BROKER, None) => broker_entries(broker, r.resource_name.as_str()),
                 _ => Err((
                     ResponseError::InvalidRequest,
                     "Unsupported resource type".to_string(),

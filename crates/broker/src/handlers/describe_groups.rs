@@ -4,15 +4,14 @@
 
 use std::sync::Arc;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
+use weir_metadata::{AclOperation, ResourceType};
 
 use crate::broker::Broker;
 use crate::router::RequestContext;
-
-/// Kafka's value for "authorized operations not requested".
-const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 
 /// Answers DescribeGroups.
 pub async fn handle(
@@ -20,13 +19,30 @@ pub async fn handle(
     ctx: &RequestContext,
     request: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
+    let state = broker.metadata.state();
+    let authz = &broker.authorizer;
     let groups = request
         .groups
         .into_iter()
         .map(|id| {
             let base = DescribedGroup::default().with_group_id(id.clone());
+            if !authz.allows(
+                &state,
+                ctx,
+                AclOperation::Describe,
+                ResourceType::Group,
+                &id.0,
+            ) {
+                return base.with_error_code(ResponseError::GroupAuthorizationFailed.code());
+            }
             let base = if ctx.version >= 3 {
-                base.with_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
+                base.with_authorized_operations(authz.authorized_operations_if(
+                    request.include_authorized_operations,
+                    &state,
+                    ctx,
+                    ResourceType::Group,
+                    &id.0,
+                ))
             } else {
                 base
             };

@@ -11,13 +11,15 @@ use kafka_protocol::messages::describe_producers_response::{
 };
 use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
 
+use weir_metadata::{AclOperation, ResourceType};
+
 use crate::broker::Broker;
 use crate::router::RequestContext;
 
 /// Answers DescribeProducers.
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DescribeProducersRequest,
 ) -> DescribeProducersResponse {
     let topics = request
@@ -29,6 +31,10 @@ pub async fn handle(
                 .iter()
                 .map(|index| {
                     let base = PartitionResponse::default().with_partition_index(*index);
+                    if !broker.allows(ctx, AclOperation::Read, ResourceType::Topic, &t.name.0) {
+                        return base
+                            .with_error_code(ResponseError::TopicAuthorizationFailed.code());
+                    }
                     let Some(p) = broker.partition(&t.name.0, *index) else {
                         return base.with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };

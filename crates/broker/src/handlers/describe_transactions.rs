@@ -12,13 +12,15 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use weir_metadata::{AclOperation, ResourceType};
+
 use crate::broker::Broker;
 use crate::router::RequestContext;
 
 /// Answers DescribeTransactions.
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DescribeTransactionsRequest,
 ) -> DescribeTransactionsResponse {
     let states = request
@@ -26,6 +28,18 @@ pub async fn handle(
         .iter()
         .map(|id| {
             let base = TransactionState::default().with_transactional_id(id.clone());
+            if !broker.allows(
+                ctx,
+                AclOperation::Describe,
+                ResourceType::TransactionalId,
+                &id.0,
+            ) {
+                return base
+                    .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code())
+                    .with_producer_id(ProducerId(-1))
+                    .with_producer_epoch(-1)
+                    .with_transaction_start_time_ms(-1);
+            }
             let Some(m) = broker.txns.describe(&id.0) else {
                 return base
                     .with_error_code(ResponseError::TransactionalIdNotFound.code())

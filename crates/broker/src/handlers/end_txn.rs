@@ -5,7 +5,10 @@
 
 use std::sync::Arc;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{EndTxnRequest, EndTxnResponse, ProducerId};
+
+use weir_metadata::{AclOperation, ResourceType};
 
 use crate::broker::Broker;
 use crate::router::RequestContext;
@@ -18,14 +21,23 @@ pub async fn handle(
     ctx: &RequestContext,
     request: EndTxnRequest,
 ) -> EndTxnResponse {
-    let outcome = broker.txns.end_txn(
-        &BrokerTxnEnv(broker),
+    let outcome = if broker.allows(
+        ctx,
+        AclOperation::Write,
+        ResourceType::TransactionalId,
         &request.transactional_id.0,
-        request.producer_id.0,
-        request.producer_epoch,
-        request.committed,
-        now_ms(),
-    );
+    ) {
+        broker.txns.end_txn(
+            &BrokerTxnEnv(broker),
+            &request.transactional_id.0,
+            request.producer_id.0,
+            request.producer_epoch,
+            request.committed,
+            now_ms(),
+        )
+    } else {
+        Err(ResponseError::TransactionalIdAuthorizationFailed)
+    };
     let code = outcome.map_or_else(|e| txn_state::for_version(e, ctx.version, 2).code(), |()| 0);
     EndTxnResponse::default()
         .with_error_code(code)

@@ -21,6 +21,7 @@ use kafka_protocol::messages::fetch_response::{
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
+use weir_metadata::{AclOperation, ResourceType};
 use weir_storage::StorageError;
 
 use crate::broker::Broker;
@@ -46,7 +47,7 @@ pub async fn handle(
     let min_bytes = request.min_bytes.max(0) as usize;
     loop {
         let mut watchers = Vec::new();
-        let (response, bytes, has_error) = collect(broker, ctx.version, &request, &mut watchers);
+        let (response, bytes, has_error) = collect(broker, ctx, &request, &mut watchers);
         let expired = tokio::time::Instant::now() >= deadline;
         if bytes >= min_bytes.max(1) || has_error || expired || watchers.is_empty() {
             return response;
@@ -55,7 +56,7 @@ pub async fn handle(
         let changes = select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
         if tokio::time::timeout_at(deadline, changes).await.is_err() {
             let mut unused = Vec::new();
-            return collect(broker, ctx.version, &request, &mut unused).0;
+            return collect(broker, ctx, &request, &mut unused).0;
         }
     }
 }
@@ -65,10 +66,11 @@ pub async fn handle(
 /// before reading, so no append between the read and the wait is missed).
 fn collect(
     broker: &Broker,
-    version: i16,
+    ctx: &RequestContext,
     request: &FetchRequest,
     watchers: &mut Vec<watch::Receiver<i64>>,
 ) -> (FetchResponse, usize, bool) {
+    let version = ctx.version;
     let state = broker.metadata.state();
     let mut remaining = request.max_bytes.max(0) as usize;
     let mut total = 0usize;
@@ -80,10 +82,18 @@ fn collect(
         } else {
             Some(topic.topic.0.to_string())
         };
+        let denied = name.as_deref().is_some_and(|n| {
+            !broker
+                .authorizer
+                .allows(&state, ctx, AclOperation::Read, ResourceType::Topic, n)
+        });
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
             let data = match &name {
                 None => error_partition(p.partition, ResponseError::UnknownTopicId),
+                Some(_) if denied => {
+                    error_partition(p.partition, ResponseError::TopicAuthorizationFailed)
+                }
                 Some(name) => match broker.partition(name, p.partition) {
                     None => error_partition(p.partition, ResponseError::UnknownTopicOrPartition),
                     Some(partition) => {

@@ -15,6 +15,8 @@ use kafka_protocol::protocol::StrBytes;
 use weir_group::OFFSETS_TOPIC;
 use weir_txn::TRANSACTION_STATE_TOPIC;
 
+use weir_metadata::{AclOperation, ResourceType};
+
 use crate::broker::Broker;
 use crate::offsets_topic;
 use crate::router::RequestContext;
@@ -39,7 +41,25 @@ pub async fn handle(
     };
     let mut found = Vec::with_capacity(keys.len());
     for key in &keys {
-        found.push(lookup(broker, request.key_type, key).await);
+        // DESCRIBE on the group or transactional id, as in Kafka.
+        let denied = match request.key_type {
+            KEY_TYPE_GROUP => {
+                (!broker.allows(ctx, AclOperation::Describe, ResourceType::Group, key))
+                    .then_some(ResponseError::GroupAuthorizationFailed)
+            }
+            KEY_TYPE_TRANSACTION => (!broker.allows(
+                ctx,
+                AclOperation::Describe,
+                ResourceType::TransactionalId,
+                key,
+            ))
+            .then_some(ResponseError::TransactionalIdAuthorizationFailed),
+            _ => None,
+        };
+        found.push(match denied {
+            Some(e) => Err(e),
+            None => lookup(broker, request.key_type, key).await,
+        });
     }
     if ctx.version >= 4 {
         let coordinators = keys
@@ -85,6 +105,8 @@ pub async fn handle(
 fn message(e: ResponseError) -> &'static str {
     match e {
         ResponseError::InvalidRequest => "Invalid coordinator key or key type",
+        ResponseError::GroupAuthorizationFailed
+        | ResponseError::TransactionalIdAuthorizationFailed => "Authorization failed.",
         _ => "The coordinator is not available.",
     }
 }

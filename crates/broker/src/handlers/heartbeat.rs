@@ -3,8 +3,11 @@
 
 use std::sync::Arc;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 use weir_group::types::MemberRef;
+
+use weir_metadata::{AclOperation, ResourceType};
 
 use crate::broker::Broker;
 use crate::router::RequestContext;
@@ -12,9 +15,18 @@ use crate::router::RequestContext;
 /// Answers Heartbeat.
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: HeartbeatRequest,
 ) -> HeartbeatResponse {
+    if !broker.allows(
+        ctx,
+        AclOperation::Read,
+        ResourceType::Group,
+        &request.group_id.0,
+    ) {
+        return HeartbeatResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
     let who = MemberRef {
         member_id: request.member_id.to_string(),
         group_instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),

@@ -11,6 +11,9 @@ use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterC
 use kafka_protocol::protocol::StrBytes;
 
 use crate::admin::ApiError;
+use weir_metadata::AclOperation;
+
+use crate::authorizer::config_resource_denied;
 use crate::broker::Broker;
 use crate::handlers::alter_configs::{apply_topic_configs, static_broker_configs};
 use crate::handlers::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
@@ -25,14 +28,22 @@ const SUBTRACT: i8 = 3;
 /// Answers IncrementalAlterConfigs.
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let _admin = broker.admin_lock.lock().await;
     let mut responses = Vec::with_capacity(request.resources.len());
     for r in &request.resources {
-        let outcome = match r.resource_type {
-            RESOURCE_TOPIC => {
+        let denied = config_resource_denied(
+            broker,
+            ctx,
+            r.resource_type,
+            r.resource_name.as_str(),
+            AclOperation::AlterConfigs,
+        );
+        let outcome = match (r.resource_type, denied) {
+            (_, Some(e)) => Err(e),
+            (RESOURCE_TOPIC, None) => {
                 alter_topic(
                     broker,
                     r.resource_name.as_str(),
@@ -41,7 +52,7 @@ pub async fn handle(
                 )
                 .await
             }
-            RESOURCE_BROKER => Err(static_broker_configs()),
+            (RESOURCE_BROKER, None) => Err(static_broker_configs()),
             _ => Err(ApiError::new(
                 ResponseError::InvalidRequest,
                 "Unsupported resource type",

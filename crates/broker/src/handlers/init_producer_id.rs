@@ -9,10 +9,26 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use weir_txn::{InitError, InitRequest};
 
+use weir_metadata::{AclOperation, ResourceType};
+
 use crate::broker::Broker;
 use crate::router::RequestContext;
 use crate::time::now_ms;
 use crate::txn_state::{self, BrokerTxnEnv};
+
+/// An idempotent producer needs IDEMPOTENT_WRITE on the cluster or WRITE on some topic
+/// (Kafka 3+).
+fn may_write_idempotently(broker: &Broker, ctx: &RequestContext) -> bool {
+    if !broker.authorizer.enabled() || broker.allows_cluster(ctx, AclOperation::IdempotentWrite) {
+        return true;
+    }
+    let state = broker.metadata.state();
+    state.topics.keys().any(|t| {
+        broker
+            .authorizer
+            .allows(&state, ctx, AclOperation::Write, ResourceType::Topic, t)
+    })
+}
 
 /// Answers InitProducerId.
 pub async fn handle(
@@ -33,6 +49,12 @@ pub async fn handle(
             .with_producer_epoch(epoch)
     };
     let transactional_id = match &request.transactional_id {
+        None if !may_write_idempotently(broker, ctx) => {
+            return failed(ResponseError::ClusterAuthorizationFailed)
+        }
+        Some(id) if !broker.allows(ctx, AclOperation::Write, ResourceType::TransactionalId, id) => {
+            return failed(ResponseError::TransactionalIdAuthorizationFailed)
+        }
         None => {
             return match allocate(broker).await {
                 Ok(id) => granted((id, 0)),

@@ -4,10 +4,13 @@
 
 use std::sync::Arc;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 use weir_group::types::{JoinRequest, JoinResponse};
+
+use weir_metadata::{AclOperation, ResourceType};
 
 use crate::broker::Broker;
 use crate::offsets_topic::{self, BrokerOffsetsLog};
@@ -20,7 +23,18 @@ pub async fn handle(
     request: JoinGroupRequest,
 ) -> JoinGroupResponse {
     let member_id = request.member_id.to_string();
-    let answer = match offsets_topic::ensure(broker).await {
+    let group_denied = !broker.allows(
+        ctx,
+        AclOperation::Read,
+        ResourceType::Group,
+        &request.group_id.0,
+    );
+    let ensured = if group_denied {
+        Err(ResponseError::GroupAuthorizationFailed)
+    } else {
+        offsets_topic::ensure(broker).await
+    };
+    let answer = match ensured {
         Err(e) => JoinResponse::error(e, &member_id),
         Ok(()) => {
             let join = JoinRequest {

@@ -3,9 +3,12 @@
 
 use std::sync::Arc;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 use weir_group::types::MemberRef;
+
+use weir_metadata::{AclOperation, ResourceType};
 
 use crate::broker::Broker;
 use crate::offsets_topic::{self, BrokerOffsetsLog};
@@ -34,6 +37,15 @@ pub async fn handle(
             generation_id: -1,
         }]
     };
+    if !broker.allows(
+        ctx,
+        AclOperation::Read,
+        ResourceType::Group,
+        &request.group_id.0,
+    ) {
+        return LeaveGroupResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
     if let Err(e) = offsets_topic::ensure(broker).await {
         return LeaveGroupResponse::default().with_error_code(e.code());
     }

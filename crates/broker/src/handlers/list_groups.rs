@@ -7,6 +7,8 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use weir_metadata::{AclOperation, ResourceType};
+
 use crate::broker::Broker;
 use crate::router::RequestContext;
 
@@ -29,11 +31,23 @@ pub async fn handle(
                 .iter()
                 .any(|t| t.eq_ignore_ascii_case(group_type))
     };
+    let describe_all = broker.allows_cluster(ctx, AclOperation::Describe);
     let groups: Vec<_> = broker
         .groups
         .list(&states)
         .into_iter()
         .filter(|g| type_wanted(g.group_type))
+        // DESCRIBE on the cluster lists every group; otherwise those the principal may
+        // describe.
+        .filter(|g| {
+            describe_all
+                || broker.allows(
+                    ctx,
+                    AclOperation::Describe,
+                    ResourceType::Group,
+                    &g.group_id,
+                )
+        })
         .collect();
     let groups = groups
         .into_iter()

@@ -11,6 +11,8 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
+use weir_metadata::{AclOperation, ResourceType};
+
 use crate::broker::Broker;
 use crate::router::RequestContext;
 
@@ -31,12 +33,19 @@ pub async fn handle(
         .into_iter()
         .map(|topic| {
             let name = topic.name.0.as_str();
+            let denied = !broker.allows(ctx, AclOperation::Describe, ResourceType::Topic, name);
             let partitions = topic
                 .partitions
                 .iter()
                 .map(|p| {
                     let base = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
+                    if denied {
+                        return base
+                            .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                            .with_timestamp(-1)
+                            .with_offset(-1);
+                    }
                     match lookup(
                         broker,
                         name,

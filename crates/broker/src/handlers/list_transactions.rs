@@ -10,6 +10,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use weir_txn::TxnStatus;
 
+use weir_metadata::{AclOperation, ResourceType};
+
 use crate::broker::Broker;
 use crate::router::RequestContext;
 use crate::time::now_ms;
@@ -53,6 +55,15 @@ pub async fn handle(
         .txns
         .list(&states, &producer_ids, min_duration, now_ms())
         .into_iter()
+        // Only the transactional ids the principal may describe, as in Kafka.
+        .filter(|m| {
+            broker.allows(
+                ctx,
+                AclOperation::Describe,
+                ResourceType::TransactionalId,
+                &m.transactional_id,
+            )
+        })
         .map(|m| {
             TransactionState::default()
                 .with_transactional_id(TransactionalId(StrBytes::from_string(m.transactional_id)))

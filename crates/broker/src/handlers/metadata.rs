@@ -11,7 +11,8 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
-use weir_metadata::TopicInfo;
+use weir_metadata::acl::CLUSTER_RESOURCE_NAME;
+use weir_metadata::{AclOperation, ResourceType, TopicInfo};
 
 use crate::admin::{self, NewTopic};
 use crate::broker::Broker;
@@ -37,19 +38,44 @@ pub async fn handle(
     let allow_create =
         broker.config.auto_create_topics && (ctx.version < 4 || request.allow_auto_topic_creation);
 
+    let authz = &broker.authorizer;
     let mut topics = Vec::new();
     match requested {
         None => {
             let state = broker.metadata.state();
-            topics.extend(state.topics.values().map(topic_response));
+            // Topics the principal may not describe are left out of an "all topics" answer.
+            topics.extend(
+                state
+                    .topics
+                    .values()
+                    .filter(|t| {
+                        authz.allows(
+                            &state,
+                            ctx,
+                            AclOperation::Describe,
+                            ResourceType::Topic,
+                            &t.name,
+                        )
+                    })
+                    .map(topic_response),
+            );
         }
         Some(wanted) => {
             for t in wanted {
                 let response = match t.name {
-                    Some(name) => by_name(broker, name.0.as_str(), allow_create).await,
-                    None => by_id(broker, t.topic_id),
+                    Some(name) => by_name(broker, ctx, name.0.as_str(), allow_create).await,
+                    None => by_id(broker, ctx, t.topic_id),
                 };
                 topics.push(response);
+            }
+        }
+    }
+    if ctx.version >= 8 && request.include_topic_authorized_operations {
+        let state = broker.metadata.state();
+        for t in topics.iter_mut().filter(|t| t.error_code == 0) {
+            if let Some(name) = &t.name {
+                t.topic_authorized_operations =
+                    authz.authorized_operations(&state, ctx, ResourceType::Topic, name.0.as_str());
             }
         }
     }
@@ -75,11 +101,38 @@ pub async fn handle(
                 .controller_id()
                 .unwrap_or(broker.config.node_id),
         ))
+        .with_cluster_authorized_operations(authz.authorized_operations_if(
+            (8..=10).contains(&ctx.version) && request.include_cluster_authorized_operations,
+            &state,
+            ctx,
+            ResourceType::Cluster,
+            CLUSTER_RESOURCE_NAME,
+        ))
         .with_topics(topics)
 }
 
-async fn by_name(broker: &Broker, name: &str, allow_create: bool) -> MetadataResponseTopic {
-    if let Some(topic) = broker.metadata.state().topic(name) {
+async fn by_name(
+    broker: &Broker,
+    ctx: &RequestContext,
+    name: &str,
+    allow_create: bool,
+) -> MetadataResponseTopic {
+    let state = broker.metadata.state();
+    let authz = &broker.authorizer;
+    if !authz.allows(
+        &state,
+        ctx,
+        AclOperation::Describe,
+        ResourceType::Topic,
+        name,
+    ) {
+        return error_topic(
+            Some(name),
+            Uuid::nil(),
+            ResponseError::TopicAuthorizationFailed,
+        );
+    }
+    if let Some(topic) = state.topic(name) {
         return topic_response(topic);
     }
     if let Err(e) = admin::validate_topic_name(name) {
@@ -91,6 +144,16 @@ async fn by_name(broker: &Broker, name: &str, allow_create: bool) -> MetadataRes
             Some(name),
             Uuid::nil(),
             ResponseError::UnknownTopicOrPartition,
+        );
+    }
+    // Auto-creation needs CREATE on the cluster or on the topic, as CreateTopics does.
+    if !authz.allows_cluster(&state, ctx, AclOperation::Create)
+        && !authz.allows(&state, ctx, AclOperation::Create, ResourceType::Topic, name)
+    {
+        return error_topic(
+            Some(name),
+            Uuid::nil(),
+            ResponseError::TopicAuthorizationFailed,
         );
     }
     match auto_create(broker, name).await {
@@ -132,8 +195,20 @@ async fn auto_create(broker: &Broker, name: &str) -> Result<TopicInfo, admin::Ap
     Ok(topic)
 }
 
-fn by_id(broker: &Broker, id: Uuid) -> MetadataResponseTopic {
-    match broker.metadata.state().topic_by_id(&id) {
+fn by_id(broker: &Broker, ctx: &RequestContext, id: Uuid) -> MetadataResponseTopic {
+    let state = broker.metadata.state();
+    match state.topic_by_id(&id) {
+        Some(topic)
+            if !broker.authorizer.allows(
+                &state,
+                ctx,
+                AclOperation::Describe,
+                ResourceType::Topic,
+                &topic.name,
+            ) =>
+        {
+            error_topic(None, id, ResponseError::TopicAuthorizationFailed)
+        }
         Some(topic) => topic_response(topic),
         None => error_topic(None, id, ResponseError::UnknownTopicId),
     }

@@ -14,6 +14,8 @@ use kafka_protocol::messages::offset_commit_response::{
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use weir_group::types::{CommitPartition, MemberRef};
 
+use weir_metadata::{AclOperation, ResourceType};
+
 use crate::broker::Broker;
 use crate::offsets_topic::{self, BrokerOffsetsLog};
 use crate::router::RequestContext;
@@ -31,6 +33,9 @@ pub async fn handle(
         generation_id: request.generation_id_or_member_epoch,
     };
     let state = broker.metadata.state();
+    let authz = &broker.authorizer;
+    // READ on the group, then READ on each topic, as in Kafka.
+    let group_denied = !authz.allows(&state, ctx, AclOperation::Read, ResourceType::Group, &group);
     let exists = |topic: &str, partition: i32| {
         state
             .topic(topic)
@@ -41,8 +46,17 @@ pub async fn handle(
     let mut to_commit = Vec::new();
     for t in &request.topics {
         let topic = t.name.0.to_string();
+        let topic_denied =
+            !authz.allows(&state, ctx, AclOperation::Read, ResourceType::Topic, &topic);
         for p in &t.partitions {
-            if exists(&topic, p.partition_index) {
+            if group_denied || topic_denied {
+                let code = if group_denied {
+                    ResponseError::GroupAuthorizationFailed
+                } else {
+                    ResponseError::TopicAuthorizationFailed
+                };
+                results.push((topic.clone(), p.partition_index, Some(code)));
+            } else if exists(&topic, p.partition_index) {
                 to_commit.push(CommitPartition {
                     topic: topic.clone(),
                     partition: p.partition_index,

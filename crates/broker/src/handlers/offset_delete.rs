@@ -3,10 +3,13 @@
 
 use std::sync::Arc;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_delete_response::{
     OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
 };
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
+
+use weir_metadata::{AclOperation, ResourceType};
 
 use crate::broker::Broker;
 use crate::offsets_topic::{self, BrokerOffsetsLog};
@@ -15,9 +18,18 @@ use crate::router::RequestContext;
 /// Answers OffsetDelete.
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
+    if !broker.allows(
+        ctx,
+        AclOperation::Delete,
+        ResourceType::Group,
+        &request.group_id.0,
+    ) {
+        return OffsetDeleteResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
     if let Err(e) = offsets_topic::ensure(broker).await {
         return OffsetDeleteResponse::default().with_error_code(e.code());
     }

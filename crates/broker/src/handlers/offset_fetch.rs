@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
@@ -16,6 +17,8 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use weir_group::types::FetchedOffset;
+
+use weir_metadata::{AclOperation, ResourceType};
 
 use crate::broker::Broker;
 use crate::router::RequestContext;
@@ -37,6 +40,16 @@ pub async fn handle(
                         .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
                         .collect()
                 });
+                if !broker.allows(
+                    ctx,
+                    AclOperation::Describe,
+                    ResourceType::Group,
+                    &g.group_id.0,
+                ) {
+                    return OffsetFetchResponseGroup::default()
+                        .with_group_id(g.group_id.clone())
+                        .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+                }
                 // v9 (KIP-848): a member of a consumer group fetches with its current epoch.
                 if version >= 9 {
                     let member = g
@@ -54,10 +67,15 @@ pub async fn handle(
                             .with_error_code(e.code());
                     }
                 }
-                let offsets = broker.groups.fetch_offsets(
-                    &g.group_id.0,
-                    wanted.as_deref(),
-                    request.require_stable,
+                let offsets = authorized_topics(
+                    broker,
+                    ctx,
+                    broker.groups.fetch_offsets(
+                        &g.group_id.0,
+                        wanted.as_deref(),
+                        request.require_stable,
+                    ),
+                    wanted.is_some(),
                 );
                 let topics = group_by_topic(offsets)
                     .into_iter()
@@ -93,10 +111,47 @@ pub async fn handle(
     });
     // require_stable exists from v7 (decoded as false before).
     let require_stable = version >= 7 && request.require_stable;
-    let offsets =
+    if !broker.allows(
+        ctx,
+        AclOperation::Describe,
+        ResourceType::Group,
+        &request.group_id.0,
+    ) {
+        // v2+ carries a top-level error; v1 only per partition, so each asked one gets it.
+        let code = ResponseError::GroupAuthorizationFailed.code();
+        return OffsetFetchResponse::default()
+            .with_error_code(code)
+            .with_topics(
+                request
+                    .topics
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|t| {
+                        OffsetFetchResponseTopic::default()
+                            .with_partitions(
+                                t.partition_indexes
+                                    .iter()
+                                    .map(|&p| {
+                                        OffsetFetchResponsePartition::default()
+                                            .with_partition_index(p)
+                                            .with_committed_offset(-1)
+                                            .with_error_code(code)
+                                    })
+                                    .collect(),
+                            )
+                            .with_name(t.name)
+                    })
+                    .collect(),
+            );
+    }
+    let offsets = authorized_topics(
+        broker,
+        ctx,
         broker
             .groups
-            .fetch_offsets(&request.group_id.0, wanted.as_deref(), require_stable);
+            .fetch_offsets(&request.group_id.0, wanted.as_deref(), require_stable),
+        wanted.is_some(),
+    );
     let topics = group_by_topic(offsets)
         .into_iter()
         .map(|(topic, offsets)| {
@@ -122,6 +177,36 @@ pub async fn handle(
         })
         .collect();
     OffsetFetchResponse::default().with_topics(topics)
+}
+
+/// Applies DESCRIBE on each topic: offsets of topics the principal may not describe are
+/// answered TOPIC_AUTHORIZATION_FAILED when the client named them, and left out when it asked
+/// for every topic.
+fn authorized_topics(
+    broker: &Broker,
+    ctx: &RequestContext,
+    offsets: Vec<FetchedOffset>,
+    named: bool,
+) -> Vec<FetchedOffset> {
+    if !broker.authorizer.enabled() {
+        return offsets;
+    }
+    offsets
+        .into_iter()
+        .filter_map(|mut o| {
+            if broker.allows(ctx, AclOperation::Describe, ResourceType::Topic, &o.topic) {
+                Some(o)
+            } else if named {
+                o.offset = -1;
+                o.leader_epoch = -1;
+                o.metadata.clear();
+                o.error = Some(ResponseError::TopicAuthorizationFailed);
+                Some(o)
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 /// Groups offsets by topic, keeping the order topics first appear in.

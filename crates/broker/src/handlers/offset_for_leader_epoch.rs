@@ -9,13 +9,15 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
+use weir_metadata::{AclOperation, ResourceType};
+
 use crate::broker::Broker;
 use crate::router::RequestContext;
 
 /// Answers OffsetForLeaderEpoch.
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
     let topics = request
@@ -23,11 +25,18 @@ pub async fn handle(
         .into_iter()
         .map(|topic| {
             let name = topic.topic.0.as_str();
+            let denied = !broker.allows(ctx, AclOperation::Describe, ResourceType::Topic, name);
             let partitions = topic
                 .partitions
                 .iter()
                 .map(|p| {
                     let base = EpochEndOffset::default().with_partition(p.partition);
+                    if denied {
+                        return base
+                            .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                            .with_leader_epoch(-1)
+                            .with_end_offset(-1);
+                    }
                     let Some(partition) = broker.partition(name, p.partition) else {
                         return base
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code())

@@ -14,6 +14,7 @@ use kafka_protocol::messages::produce_response::{
 };
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
+use weir_metadata::{AclOperation, ResourceType};
 use weir_protocol::record_batch::BatchError;
 use weir_storage::StorageError;
 
@@ -29,14 +30,23 @@ pub async fn handle(
     request: ProduceRequest,
 ) -> Option<ProduceResponse> {
     let acks = request.acks;
+    // A transactional producer needs WRITE on its transactional id for any of its writes.
+    let txn_denied = request.transactional_id.as_ref().is_some_and(|id| {
+        !broker.allows(ctx, AclOperation::Write, ResourceType::TransactionalId, id)
+    });
     let mut responses = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
         let name = topic.name.0.as_str();
+        let topic_denied = !broker.allows(ctx, AclOperation::Write, ResourceType::Topic, name);
         let partition_responses = topic
             .partition_data
             .into_iter()
             .map(|p| {
-                let result = if !matches!(acks, -1..=1) {
+                let result = if txn_denied {
+                    Err(ResponseError::TransactionalIdAuthorizationFailed.into())
+                } else if topic_denied {
+                    Err(ResponseError::TopicAuthorizationFailed.into())
+                } else if !matches!(acks, -1..=1) {
                     Err(ResponseError::InvalidRequiredAcks.into())
                 } else {
                     append(broker, name, p.index, p.records, acks)

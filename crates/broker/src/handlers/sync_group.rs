@@ -3,9 +3,12 @@
 
 use std::sync::Arc;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 use weir_group::types::{SyncRequest, SyncResponse};
+
+use weir_metadata::{AclOperation, ResourceType};
 
 use crate::broker::Broker;
 use crate::offsets_topic::{self, BrokerOffsetsLog};
@@ -17,7 +20,18 @@ pub async fn handle(
     ctx: &RequestContext,
     request: SyncGroupRequest,
 ) -> SyncGroupResponse {
-    let answer = match offsets_topic::ensure(broker).await {
+    let group_denied = !broker.allows(
+        ctx,
+        AclOperation::Read,
+        ResourceType::Group,
+        &request.group_id.0,
+    );
+    let ensured = if group_denied {
+        Err(ResponseError::GroupAuthorizationFailed)
+    } else {
+        offsets_topic::ensure(broker).await
+    };
+    let answer = match ensured {
         Err(e) => SyncResponse::error(e),
         Ok(()) => {
             let sync = SyncRequest {

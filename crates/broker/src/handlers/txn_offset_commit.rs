@@ -18,6 +18,8 @@ use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use weir_group::types::{CommitPartition, MemberRef};
 use weir_group::OFFSETS_TOPIC;
 
+use weir_metadata::{AclOperation, ResourceType};
+
 use crate::broker::Broker;
 use crate::offsets_topic::{self, BrokerOffsetsLog};
 use crate::router::RequestContext;
@@ -36,7 +38,18 @@ pub async fn handle(
             .topic(topic)
             .is_some_and(|t| partition >= 0 && (partition as usize) < t.partitions.len())
     };
+    let txn_denied = !broker.allows(
+        ctx,
+        AclOperation::Write,
+        ResourceType::TransactionalId,
+        &request.transactional_id.0,
+    );
+    let group_denied = !broker.allows(ctx, AclOperation::Read, ResourceType::Group, &group);
+    let topic_denied =
+        |topic: &str| !broker.allows(ctx, AclOperation::Read, ResourceType::Topic, topic);
     let check = match offsets_topic::ensure(broker).await {
+        _ if txn_denied => Err(ResponseError::TransactionalIdAuthorizationFailed),
+        _ if group_denied => Err(ResponseError::GroupAuthorizationFailed),
         Err(e) => Err(e),
         Ok(()) => in_transaction(broker, &request, &group),
     };
@@ -44,7 +57,7 @@ pub async fn handle(
     let mut to_commit = Vec::new();
     for t in &request.topics {
         for p in &t.partitions {
-            if check.is_ok() && exists(&t.name.0, p.partition_index) {
+            if check.is_ok() && exists(&t.name.0, p.partition_index) && !topic_denied(&t.name.0) {
                 to_commit.push(CommitPartition {
                     topic: t.name.0.to_string(),
                     partition: p.partition_index,
@@ -95,6 +108,9 @@ pub async fn handle(
                 .map(|p| {
                     let error = match &check {
                         Err(e) => Some(*e),
+                        Ok(()) if topic_denied(&t.name.0) => {
+                            Some(ResponseError::TopicAuthorizationFailed)
+                        }
                         Ok(()) if !exists(&t.name.0, p.partition_index) => {
                             Some(ResponseError::UnknownTopicOrPartition)
                         }
