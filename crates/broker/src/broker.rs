@@ -20,7 +20,7 @@ use crate::config::BrokerConfig;
 use crate::partition::{Partition, PartitionSettings};
 use crate::producer_ids::ProducerIdAllocator;
 use crate::router::RequestContext;
-use crate::topic_config::EffectiveConfig;
+use crate::topic_config::{EffectiveConfig, TopicDefaults};
 
 /// Partitions of one topic, indexed by partition number (`None`: not hosted here).
 type TopicPartitions = Vec<Option<Arc<Partition>>>;
@@ -131,9 +131,29 @@ impl Broker {
         map.values().flatten().flatten().cloned().collect()
     }
 
-    /// The settings a partition of `topic` runs with.
-    pub fn partition_settings(&self, topic: &TopicInfo, index: usize) -> PartitionSettings {
-        let eff = EffectiveConfig::new(&topic.configs, &self.config.topic_defaults);
+    /// The broker-level defaults of topic configs on this broker now: its dynamic broker
+    /// configs, the cluster-wide dynamic defaults, then the static `--topic-config` values.
+    pub fn topic_defaults(&self) -> TopicDefaults {
+        self.topic_defaults_in(&self.metadata.state())
+    }
+
+    /// [`Broker::topic_defaults`] as of the given metadata state.
+    pub fn topic_defaults_in(&self, state: &ClusterState) -> TopicDefaults {
+        crate::broker_config::topic_defaults(
+            &state.broker_configs,
+            self.config.node_id,
+            &self.config.topic_defaults,
+        )
+    }
+
+    /// The settings a partition of `topic` runs with, given the broker-level defaults.
+    pub fn partition_settings(
+        &self,
+        topic: &TopicInfo,
+        index: usize,
+        defaults: &TopicDefaults,
+    ) -> PartitionSettings {
+        let eff = EffectiveConfig::new(&topic.configs, defaults);
         PartitionSettings {
             leader_epoch: topic.partitions.get(index).map_or(0, |p| p.leader_epoch),
             policy: eff.produce_policy(),
@@ -150,6 +170,7 @@ impl Broker {
 
     fn sync_with(&self, state: &ClusterState) -> Result<(), StorageError> {
         let node = self.config.node_id;
+        let defaults = self.topic_defaults_in(state);
         let mut removed: Vec<Arc<Partition>> = Vec::new();
         let mut to_open = Vec::new();
         {
@@ -167,7 +188,7 @@ impl Broker {
             for topic in state.topics.values() {
                 let parts = map.get(&topic.name);
                 for (i, info) in topic.partitions.iter().enumerate() {
-                    let settings = self.partition_settings(topic, i);
+                    let settings = self.partition_settings(topic, i, &defaults);
                     if let Some(existing) = parts.and_then(|p| p.get(i)).and_then(Option::as_ref) {
                         existing.update_settings(settings);
                     } else if info.leader == node || info.replicas.contains(&node) {

@@ -9,6 +9,7 @@ pub mod acl_wire;
 pub mod admin;
 pub mod authorizer;
 pub mod broker;
+pub mod broker_config;
 pub mod config;
 pub mod connection;
 pub mod handlers;

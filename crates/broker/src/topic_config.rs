@@ -2,19 +2,25 @@
 //! storage engine's `LogConfig` and the produce path's policy.
 //!
 //! A topic stores only the configs set on it (in the metadata quorum). The effective value of a
-//! config is the topic's own, else the broker's default (`--topic-config`), else Kafka's.
+//! config is the topic's own, else the broker-level default of its synonym ([`TopicDefaults`]:
+//! this broker's dynamic config, else the cluster-wide dynamic default, else the static
+//! `--topic-config`/file value), else Kafka's.
 
 use std::collections::BTreeMap;
 
 use weir_storage::{FlushPolicy, LogConfig};
 
 /// How a config's value is checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ConfigKind {
     /// A signed 64-bit integer with a lower bound.
     Long(i64),
     /// An integer that fits i32, with a lower bound.
     Int(i32),
+    /// An integer that fits i16, between two bounds (inclusive).
+    Short(i16, i16),
+    /// A number between two bounds (inclusive).
+    Double(f64, f64),
     /// A ratio between 0 and 1.
     Ratio,
     /// true or false.
@@ -23,8 +29,13 @@ pub enum ConfigKind {
     OneOf(&'static [&'static str]),
     /// A comma-separated list of the given values.
     ListOf(&'static [&'static str]),
+    /// A comma-separated list of free-form items.
+    List,
     /// Free text.
     Text,
+    /// A secret (Kafka's PASSWORD type): stored, never described (DescribeConfigs answers
+    /// null and `is_sensitive`).
+    Password,
 }
 
 impl ConfigKind {
@@ -34,10 +45,22 @@ impl ConfigKind {
             ConfigKind::Bool => 1,
             ConfigKind::Text | ConfigKind::OneOf(_) => 2,
             ConfigKind::Int(_) => 3,
+            ConfigKind::Short(..) => 4,
             ConfigKind::Long(_) => 5,
-            ConfigKind::Ratio => 6,
-            ConfigKind::ListOf(_) => 7,
+            ConfigKind::Ratio | ConfigKind::Double(..) => 6,
+            ConfigKind::ListOf(_) | ConfigKind::List => 7,
+            ConfigKind::Password => 9,
         }
+    }
+
+    /// Whether APPEND and SUBTRACT apply (Kafka's LIST type).
+    pub fn is_list(self) -> bool {
+        matches!(self, ConfigKind::ListOf(_) | ConfigKind::List)
+    }
+
+    /// Whether values are secret (never described).
+    pub fn is_sensitive(self) -> bool {
+        self == ConfigKind::Password
     }
 }
 
@@ -238,13 +261,19 @@ pub fn definition(name: &str) -> Option<&'static ConfigDef> {
 /// Checks that `name` is a known topic config and `value` a valid value for it.
 pub fn validate(name: &str, value: &str) -> Result<(), TopicConfigError> {
     let def = definition(name).ok_or_else(|| TopicConfigError::Unknown(name.to_string()))?;
+    check_value(name, value, def.kind)
+}
+
+/// Checks that `value` is a valid value of a config `name` of the given kind (topic and broker
+/// configs alike).
+pub fn check_value(name: &str, value: &str, kind: ConfigKind) -> Result<(), TopicConfigError> {
     let bad = |reason: &str| TopicConfigError::InvalidValue {
         name: name.to_string(),
         value: value.to_string(),
         reason: reason.to_string(),
     };
     let value = value.trim();
-    match def.kind {
+    match kind {
         ConfigKind::Long(min) => {
             let v: i64 = value.parse().map_err(|_| bad("not a number"))?;
             if v < min {
@@ -257,10 +286,22 @@ pub fn validate(name: &str, value: &str) -> Result<(), TopicConfigError> {
                 return Err(bad(&format!("must be at least {min}")));
             }
         }
+        ConfigKind::Short(min, max) => {
+            let v: i16 = value.parse().map_err(|_| bad("not a 16-bit number"))?;
+            if !(min..=max).contains(&v) {
+                return Err(bad(&format!("must be between {min} and {max}")));
+            }
+        }
         ConfigKind::Ratio => {
             let v: f64 = value.parse().map_err(|_| bad("not a number"))?;
             if !(0.0..=1.0).contains(&v) {
                 return Err(bad("must be between 0 and 1"));
+            }
+        }
+        ConfigKind::Double(min, max) => {
+            let v: f64 = value.parse().map_err(|_| bad("not a number"))?;
+            if !(min..=max).contains(&v) {
+                return Err(bad(&format!("must be between {min} and {max}")));
             }
         }
         ConfigKind::Bool => {
@@ -279,7 +320,7 @@ pub fn validate(name: &str, value: &str) -> Result<(), TopicConfigError> {
                 return Err(bad(&format!("must be a list of {}", allowed.join(", "))));
             }
         }
-        ConfigKind::Text => {}
+        ConfigKind::List | ConfigKind::Text | ConfigKind::Password => {}
     }
     Ok(())
 }
@@ -289,7 +330,12 @@ pub fn validate(name: &str, value: &str) -> Result<(), TopicConfigError> {
 pub enum ConfigSource {
     /// Set on the topic.
     Topic,
-    /// The broker's static default (`--topic-config` or the file).
+    /// A dynamic config of this broker (AlterConfigs on the resource `"<node id>"`).
+    DynamicBroker,
+    /// A dynamic cluster-wide default (AlterConfigs on the resource `""`).
+    DynamicDefaultBroker,
+    /// The broker's static setting (flag, environment, file; `--topic-config` for topic
+    /// defaults).
     StaticBroker,
     /// Kafka's default.
     Default,
@@ -300,9 +346,54 @@ impl ConfigSource {
     pub fn code(self) -> i8 {
         match self {
             ConfigSource::Topic => 1,
+            ConfigSource::DynamicBroker => 2,
+            ConfigSource::DynamicDefaultBroker => 3,
             ConfigSource::StaticBroker => 4,
             ConfigSource::Default => 5,
         }
+    }
+}
+
+/// The broker-level defaults of topic configs, keyed by topic config name (`retention.ms`,
+/// not its broker synonym `log.retention.ms`), in Kafka's three layers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicDefaults {
+    /// This broker's dynamic configs (DYNAMIC_BROKER_CONFIG).
+    pub dynamic_broker: BTreeMap<String, String>,
+    /// The cluster-wide dynamic defaults (DYNAMIC_DEFAULT_BROKER_CONFIG).
+    pub dynamic_default: BTreeMap<String, String>,
+    /// The static `--topic-config` / file values (STATIC_BROKER_CONFIG).
+    pub static_broker: BTreeMap<String, String>,
+}
+
+impl TopicDefaults {
+    /// Only static defaults (no dynamic broker configs).
+    pub fn from_static(static_broker: BTreeMap<String, String>) -> Self {
+        Self {
+            static_broker,
+            ..Self::default()
+        }
+    }
+
+    /// Every layer that sets the topic config `name`, highest precedence first.
+    pub fn levels(&self, name: &str) -> impl Iterator<Item = (&str, ConfigSource)> {
+        // Looked up now, so the iterator borrows only `self`.
+        [
+            (self.dynamic_broker.get(name), ConfigSource::DynamicBroker),
+            (
+                self.dynamic_default.get(name),
+                ConfigSource::DynamicDefaultBroker,
+            ),
+            (self.static_broker.get(name), ConfigSource::StaticBroker),
+        ]
+        .into_iter()
+        .filter_map(|(value, source)| value.map(|v| (v.as_str(), source)))
+    }
+
+    /// The broker-level default of the topic config `name` and its layer, if any layer sets
+    /// it.
+    pub fn get(&self, name: &str) -> Option<(&str, ConfigSource)> {
+        self.levels(name).next()
     }
 }
 
@@ -310,12 +401,12 @@ impl ConfigSource {
 #[derive(Debug, Clone)]
 pub struct EffectiveConfig<'a> {
     topic: &'a BTreeMap<String, String>,
-    broker: &'a BTreeMap<String, String>,
+    broker: &'a TopicDefaults,
 }
 
 impl<'a> EffectiveConfig<'a> {
     /// Layers a topic's own configs over the broker's defaults.
-    pub fn new(topic: &'a BTreeMap<String, String>, broker: &'a BTreeMap<String, String>) -> Self {
+    pub fn new(topic: &'a BTreeMap<String, String>, broker: &'a TopicDefaults) -> Self {
         Self { topic, broker }
     }
 
@@ -323,8 +414,8 @@ impl<'a> EffectiveConfig<'a> {
     pub fn get(&self, def: &ConfigDef) -> (&'a str, ConfigSource) {
         if let Some(v) = self.topic.get(def.name) {
             (v.as_str(), ConfigSource::Topic)
-        } else if let Some(v) = self.broker.get(def.name) {
-            (v.as_str(), ConfigSource::StaticBroker)
+        } else if let Some(found) = self.broker.get(def.name) {
+            found
         } else {
             (def.default, ConfigSource::Default)
         }
@@ -433,10 +524,10 @@ mod tests {
     #[test]
     fn topic_overrides_broker_overrides_kafka() {
         let topic = BTreeMap::from([("retention.ms".to_string(), "10".to_string())]);
-        let broker = BTreeMap::from([
+        let broker = TopicDefaults::from_static(BTreeMap::from([
             ("retention.ms".to_string(), "20".to_string()),
             ("segment.bytes".to_string(), "1000".to_string()),
-        ]);
+        ]));
         let eff = EffectiveConfig::new(&topic, &broker);
         let log = eff.log_config(FlushPolicy::OsCache);
         assert_eq!(log.retention_ms, 10);
@@ -449,14 +540,61 @@ mod tests {
     #[test]
     fn cleanup_policy_lists_are_read() {
         let none = BTreeMap::new();
+        let no_defaults = TopicDefaults::default();
         let both = BTreeMap::from([("cleanup.policy".to_string(), "compact,delete".to_string())]);
         let compact = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
-        let p = EffectiveConfig::new(&none, &none).cleanup_policy();
+        let p = EffectiveConfig::new(&none, &no_defaults).cleanup_policy();
         assert!(p.delete && !p.compact);
         assert_eq!(p.delete_retention_ms, 86_400_000);
-        let p = EffectiveConfig::new(&both, &none).cleanup_policy();
+        let p = EffectiveConfig::new(&both, &no_defaults).cleanup_policy();
         assert!(p.delete && p.compact);
-        let p = EffectiveConfig::new(&compact, &none).cleanup_policy();
+        let p = EffectiveConfig::new(&compact, &no_defaults).cleanup_policy();
         assert!(!p.delete && p.compact);
+    }
+
+    #[test]
+    fn dynamic_layers_take_precedence_over_static_defaults() {
+        let none = BTreeMap::new();
+        let retention = definition("retention.ms").unwrap();
+        let mut d = TopicDefaults::from_static(BTreeMap::from([(
+            "retention.ms".to_string(),
+            "30".to_string(),
+        )]));
+        assert_eq!(
+            EffectiveConfig::new(&none, &d).get(retention),
+            ("30", ConfigSource::StaticBroker)
+        );
+        d.dynamic_default
+            .insert("retention.ms".to_string(), "20".to_string());
+        assert_eq!(
+            EffectiveConfig::new(&none, &d).get(retention),
+            ("20", ConfigSource::DynamicDefaultBroker)
+        );
+        d.dynamic_broker
+            .insert("retention.ms".to_string(), "10".to_string());
+        let eff = EffectiveConfig::new(&none, &d);
+        assert_eq!(eff.get(retention), ("10", ConfigSource::DynamicBroker));
+        assert_eq!(eff.log_config(FlushPolicy::OsCache).retention_ms, 10);
+        let levels: Vec<_> = d.levels("retention.ms").map(|(_, s)| s.code()).collect();
+        assert_eq!(levels, vec![2, 3, 4]);
+        assert_eq!(
+            EffectiveConfig::new(&none, &d).get(definition("segment.ms").unwrap()),
+            ("604800000", ConfigSource::Default)
+        );
+    }
+
+    #[test]
+    fn broker_kinds_are_checked() {
+        assert!(check_value("x", "300", ConfigKind::Short(0, 3600)).is_ok());
+        assert!(check_value("x", "3601", ConfigKind::Short(0, 3600)).is_err());
+        assert!(check_value("x", "0.5", ConfigKind::Double(0.5, 1.0)).is_ok());
+        assert!(check_value("x", "0.4", ConfigKind::Double(0.5, 1.0)).is_err());
+        assert!(check_value("x", "NaN", ConfigKind::Double(f64::MIN, f64::MAX)).is_err());
+        assert!(check_value("x", "a,b", ConfigKind::List).is_ok());
+        assert!(check_value("x", "anything", ConfigKind::Password).is_ok());
+        assert!(ConfigKind::Password.is_sensitive() && !ConfigKind::Text.is_sensitive());
+        assert!(ConfigKind::List.is_list() && !ConfigKind::Text.is_list());
+        assert_eq!(ConfigKind::Password.type_code(), 9);
+        assert_eq!(ConfigKind::Short(0, 1).type_code(), 4);
     }
 }

@@ -75,6 +75,15 @@ pub enum MetadataCommand {
         /// The ACLs to remove.
         acls: Vec<crate::AclBinding>,
     },
+    /// Sets the complete set of dynamic broker configs of one resource (AlterConfigs and
+    /// IncrementalAlterConfigs on a BROKER resource): `""` is the cluster-wide default,
+    /// `"<node id>"` one broker. An empty map removes the resource's entry.
+    ReplaceBrokerConfigs {
+        /// `""` (cluster default) or a broker's node id in decimal.
+        resource: String,
+        /// The complete new set of dynamic configs (Kafka names); the broker validates values.
+        configs: BTreeMap<String, String>,
+    },
     /// Hands the block of producer ids `[first, first + count)` to a broker. `first` must be
     /// the state's next unallocated id, so two brokers racing for a block cannot both get it:
     /// the loser's command is rejected and it retries with the new next id.

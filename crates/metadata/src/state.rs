@@ -29,6 +29,10 @@ pub struct ClusterState {
     /// iterations, never a password. A user without credentials has no entry.
     #[serde(default)]
     pub scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
+    /// Dynamic broker configs (Kafka's KIP-226) by resource: `""` holds the cluster-wide
+    /// defaults, `"<node id>"` one broker's own. A resource without configs has no entry.
+    #[serde(default)]
+    pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// A broker's registration: where clients reach it.
@@ -184,6 +188,9 @@ impl ClusterState {
             MetadataCommand::DeleteScramCredential { user, mechanism } => {
                 self.delete_scram_credential(user, *mechanism)
             }
+            MetadataCommand::ReplaceBrokerConfigs { resource, configs } => {
+                self.replace_broker_configs(resource, configs)
+            }
             MetadataCommand::ReplaceTopicConfigs { name, configs } => {
                 check_keys(configs.keys())?;
                 let topic = self.topic_mut(name)?;
@@ -281,6 +288,29 @@ impl ClusterState {
         }
         for (k, v) in set {
             topic.configs.insert(k.clone(), v.clone());
+        }
+        Ok(())
+    }
+
+    fn replace_broker_configs(
+        &mut self,
+        resource: &str,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(), ApplyError> {
+        let canonical_id = resource
+            .parse::<i32>()
+            .is_ok_and(|id| id.to_string() == resource);
+        if !resource.is_empty() && !canonical_id {
+            return Err(ApplyError::InvalidConfig(format!(
+                "broker config resource must be empty (cluster default) or a node id, not {resource:?}"
+            )));
+        }
+        check_keys(configs.keys())?;
+        if configs.is_empty() {
+            self.broker_configs.remove(resource);
+        } else {
+            self.broker_configs
+                .insert(resource.to_string(), configs.clone());
         }
         Ok(())
     }
@@ -708,5 +738,81 @@ mod scram_tests {
                 serde_json::from_str(&serde_json::to_string(&cmd).unwrap()).unwrap();
             assert_eq!(back, cmd);
         }
+    }
+}
+
+#[cfg(test)]
+mod broker_config_tests {
+    use super::*;
+
+    fn replace(resource: &str, pairs: &[(&str, &str)]) -> MetadataCommand {
+        MetadataCommand::ReplaceBrokerConfigs {
+            resource: resource.into(),
+            configs: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn broker_configs_are_replaced_per_resource_and_removed_when_empty() {
+        let mut s = ClusterState::default();
+        s.apply(&replace("", &[("log.retention.ms", "1000")]))
+            .unwrap();
+        s.apply(&replace(
+            "1",
+            &[("log.retention.ms", "2000"), ("background.threads", "4")],
+        ))
+        .unwrap();
+        s.apply(&replace("1", &[("background.threads", "5")]))
+            .unwrap();
+        assert_eq!(s.broker_configs.len(), 2);
+        assert_eq!(s.broker_configs[""]["log.retention.ms"], "1000");
+        assert_eq!(
+            s.broker_configs["1"].iter().collect::<Vec<_>>(),
+            vec![(&"background.threads".to_string(), &"5".to_string())]
+        );
+        s.apply(&replace("", &[])).unwrap();
+        assert!(!s.broker_configs.contains_key(""));
+        assert!(s.broker_configs.contains_key("1"));
+    }
+
+    #[test]
+    fn bad_resources_and_empty_keys_are_rejected_without_change() {
+        let mut s = ClusterState::default();
+        s.apply(&replace("1", &[("a", "1")])).unwrap();
+        let before = s.clone();
+        for cmd in [
+            replace("broker-1", &[("a", "2")]),
+            replace(" ", &[("a", "2")]),
+            replace("+1", &[("a", "2")]),
+            replace("1", &[("", "2")]),
+        ] {
+            assert!(
+                matches!(s.apply(&cmd), Err(ApplyError::InvalidConfig(_))),
+                "{cmd:?}"
+            );
+        }
+        assert_eq!(s, before);
+    }
+
+    #[test]
+    fn a_state_serialised_before_broker_configs_existed_still_loads() {
+        let mut json = serde_json::to_value(ClusterState::default()).unwrap();
+        json.as_object_mut().unwrap().remove("broker_configs");
+        let s: ClusterState = serde_json::from_value(json).unwrap();
+        assert!(s.broker_configs.is_empty());
+
+        let mut with = ClusterState::default();
+        with.apply(&replace("", &[("log.segment.bytes", "1048576")]))
+            .unwrap();
+        let back: ClusterState =
+            serde_json::from_str(&serde_json::to_string(&with).unwrap()).unwrap();
+        assert_eq!(back, with);
+        let cmd = replace("7", &[("sasl.kerberos.min.time.before.relogin", "58000")]);
+        let back: MetadataCommand =
+            serde_json::from_str(&serde_json::to_string(&cmd).unwrap()).unwrap();
+        assert_eq!(back, cmd);
     }
 }

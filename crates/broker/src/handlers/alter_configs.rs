@@ -1,5 +1,6 @@
-//! AlterConfigs (the legacy, non-incremental API): replaces every config set on a topic with
-//! the given set. Broker configs are static in Weir and cannot be altered.
+//! AlterConfigs (the legacy, non-incremental API): replaces every config set on a topic, or
+//! every dynamic config of a BROKER resource (`""` the cluster default, `"<id>"` this broker),
+//! with the given set.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use weir_metadata::AclOperation;
 
 use crate::authorizer::config_resource_denied;
 use crate::broker::Broker;
+use crate::broker_config::{self, Level};
 use crate::handlers::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use crate::router::RequestContext;
 use crate::topic_config;
@@ -51,7 +53,15 @@ pub async fn handle(
                 )
                 .await
             }
-            (RESOURCE_BROKER, None) => Err(static_broker_configs()),
+            (RESOURCE_BROKER, None) => {
+                replace_broker_configs(
+                    broker,
+                    r.resource_name.as_str(),
+                    &configs,
+                    request.validate_only,
+                )
+                .await
+            }
             _ => Err(ApiError::new(
                 ResponseError::InvalidRequest,
                 "Unsupported resource type",
@@ -64,14 +74,6 @@ pub async fn handle(
         ));
     }
     AlterConfigsResponse::default().with_responses(responses)
-}
-
-/// The error for any attempt to change a broker config at run time.
-pub fn static_broker_configs() -> ApiError {
-    ApiError::new(
-        ResponseError::InvalidRequest,
-        "Weir's broker configs are static: set them by flag, environment or config file",
-    )
 }
 
 /// The per-resource answer shared by AlterConfigs and IncrementalAlterConfigs.
@@ -131,5 +133,63 @@ pub async fn apply_topic_configs(
         })
         .await??;
     tracing::info!(topic = name, "altered topic configs");
+    admin::sync(broker)
+}
+
+async fn replace_broker_configs(
+    broker: &Broker,
+    name: &str,
+    configs: &[(String, Option<String>)],
+    validate_only: bool,
+) -> Result<(), ApiError> {
+    let level = Level::parse(name, broker.config.node_id)?;
+    let nulls: Vec<&str> = configs
+        .iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(k, _)| k.as_str())
+        .collect();
+    if !nulls.is_empty() {
+        return Err(ApiError::new(
+            ResponseError::InvalidRequest,
+            format!("Null value not supported for : {}", nulls.join(", ")),
+        ));
+    }
+    let mut new = BTreeMap::new();
+    for (k, v) in configs {
+        if let Some(v) = v {
+            if new.insert(k.clone(), v.clone()).is_some() {
+                return Err(ApiError::new(
+                    ResponseError::InvalidRequest,
+                    format!("Error due to duplicate config keys: {k}"),
+                ));
+            }
+        }
+    }
+    broker_config::validate(level, &new)?;
+    apply_broker_configs(broker, level, new, validate_only).await
+}
+
+/// Replaces the dynamic configs of one BROKER resource level through the metadata quorum,
+/// then re-applies the topic-config defaults to every open partition.
+pub async fn apply_broker_configs(
+    broker: &Broker,
+    level: Level,
+    configs: BTreeMap<String, String>,
+    validate_only: bool,
+) -> Result<(), ApiError> {
+    if validate_only {
+        return Ok(());
+    }
+    let resource = level.resource();
+    // Names only: values may be secrets.
+    let names: Vec<String> = configs.keys().cloned().collect();
+    broker
+        .metadata
+        .submit(MetadataCommand::ReplaceBrokerConfigs {
+            resource: resource.clone(),
+            configs,
+        })
+        .await??;
+    tracing::info!(resource = %resource, configs = ?names, "altered dynamic broker configs");
     admin::sync(broker)
 }

@@ -106,7 +106,8 @@ fn success_result(
     id: Uuid,
     plan: &PlannedTopic,
 ) -> CreatableTopicResult {
-    let eff = EffectiveConfig::new(&plan.configs, &broker.config.topic_defaults);
+    let defaults = broker.topic_defaults();
+    let eff = EffectiveConfig::new(&plan.configs, &defaults);
     let configs = TOPIC_CONFIGS
         .iter()
         .map(|def| {

@@ -1,5 +1,6 @@
-//! DescribeConfigs: a topic's effective configs (its own over the broker's defaults over
-//! Kafka's) with their sources, synonyms and types; and the broker's static settings.
+//! DescribeConfigs: a topic's effective configs (its own over the broker-level defaults over
+//! Kafka's) with their sources, synonyms and types; a broker's static settings and dynamic
+//! configs; the cluster-wide dynamic defaults (resource `""`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use weir_metadata::AclOperation;
 
 use crate::authorizer::config_resource_denied;
 use crate::broker::Broker;
+use crate::broker_config::{self, Level};
 use crate::router::RequestContext;
 use crate::topic_config::{ConfigKind, ConfigSource, EffectiveConfig, TOPIC_CONFIGS};
 
@@ -30,6 +32,9 @@ struct Entry {
     source: ConfigSource,
     kind: ConfigKind,
     read_only: bool,
+    /// The value is a secret: described as null, with `is_sensitive`.
+    sensitive: bool,
+    /// Every level that sets the config, highest precedence first.
     synonyms: Vec<(String, String, ConfigSource)>,
 }
 
@@ -89,8 +94,8 @@ fn topic_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ResponseErr
             format!("Topic '{name}' does not exist."),
         )
     })?;
-    let defaults = &broker.config.topic_defaults;
-    let eff = EffectiveConfig::new(&topic.configs, defaults);
+    let defaults = broker.topic_defaults_in(&state);
+    let eff = EffectiveConfig::new(&topic.configs, &defaults);
     Ok(TOPIC_CONFIGS
         .iter()
         .map(|def| {
@@ -99,37 +104,69 @@ fn topic_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ResponseErr
             if let Some(v) = topic.configs.get(def.name) {
                 synonyms.push((def.name.to_string(), v.clone(), ConfigSource::Topic));
             }
-            let synonym = def.broker_synonym.unwrap_or(def.name).to_string();
-            if let Some(v) = defaults.get(def.name) {
-                synonyms.push((synonym.clone(), v.clone(), ConfigSource::StaticBroker));
+            let synonym = def.broker_synonym.unwrap_or(def.name);
+            for (v, level) in defaults.levels(def.name) {
+                synonyms.push((synonym.to_string(), v.to_string(), level));
             }
-            synonyms.push((synonym, def.default.to_string(), ConfigSource::Default));
+            synonyms.push((
+                synonym.to_string(),
+                def.default.to_string(),
+                ConfigSource::Default,
+            ));
             Entry {
                 name: def.name.to_string(),
                 value: value.to_string(),
                 source,
                 kind: def.kind,
                 read_only: false,
+                sensitive: false,
                 synonyms,
             }
         })
         .collect())
 }
 
+/// A BROKER resource: `""` lists the cluster-wide dynamic defaults (as Kafka does), this
+/// broker's id its static settings and every dynamic config set for it.
 fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ResponseError, String)> {
-    if !name.is_empty() && name != broker.config.node_id.to_string() {
-        return Err((
-            ResponseError::InvalidRequest,
-            format!(
-                "Unexpected broker id, expected {} but received {name}",
-                broker.config.node_id
-            ),
-        ));
-    }
+    let level = Level::parse(name, broker.config.node_id).map_err(|e| (e.code, e.message))?;
+    let state = broker.metadata.state();
+    let cluster_default = state.broker_configs.get("");
+    let Level::Broker(node_id) = level else {
+        return Ok(cluster_default
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| {
+                let kind = broker_config::definition(k).map_or(ConfigKind::Text, |d| d.kind);
+                let source = ConfigSource::DynamicDefaultBroker;
+                Entry {
+                    name: k.clone(),
+                    value: v.clone(),
+                    source,
+                    kind,
+                    read_only: false,
+                    sensitive: kind.is_sensitive(),
+                    synonyms: vec![(k.clone(), v.clone(), source)],
+                }
+            })
+            .collect());
+    };
+    let own = state.broker_configs.get(&node_id.to_string());
     let c = &broker.config;
-    let mut values: BTreeMap<String, (String, ConfigKind)> = BTreeMap::new();
+    let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
     let mut put = |k: &str, v: String, kind| {
-        values.insert(k.to_string(), (v, kind));
+        entries.insert(
+            k.to_string(),
+            Entry {
+                name: k.to_string(),
+                synonyms: vec![(k.to_string(), v.clone(), ConfigSource::StaticBroker)],
+                value: v,
+                source: ConfigSource::StaticBroker,
+                kind,
+                read_only: true,
+                sensitive: false,
+            },
+        );
     };
     put("node.id", c.node_id.to_string(), ConfigKind::Int(0));
     put("broker.id", c.node_id.to_string(), ConfigKind::Int(0));
@@ -174,37 +211,66 @@ fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ResponseEr
         ConfigKind::Text,
     );
     put("delete.topic.enable", "true".into(), ConfigKind::Bool);
-    for def in TOPIC_CONFIGS {
-        if let Some(syn) = def.broker_synonym {
-            let v = c
-                .topic_defaults
-                .get(def.name)
-                .cloned()
-                .unwrap_or_else(|| def.default.to_string());
-            put(syn, v, def.kind);
+    // Every dynamic config that takes effect (the topic-config defaults), and every other one
+    // set at either level, with its synonyms: this broker's, the cluster default, the static
+    // value, Kafka's default.
+    let statics = &c.topic_defaults;
+    let dynamic_names = TOPIC_CONFIGS.iter().filter_map(|d| d.broker_synonym).chain(
+        own.into_iter()
+            .chain(cluster_default)
+            .flatten()
+            .map(|(k, _)| k.as_str()),
+    );
+    for name in dynamic_names {
+        let Some(def) = broker_config::definition(name) else {
+            continue;
+        };
+        let mut synonyms = Vec::new();
+        if let Some(v) = own.and_then(|m| m.get(name)) {
+            synonyms.push((name.to_string(), v.clone(), ConfigSource::DynamicBroker));
         }
+        if let Some(v) = cluster_default.and_then(|m| m.get(name)) {
+            synonyms.push((
+                name.to_string(),
+                v.clone(),
+                ConfigSource::DynamicDefaultBroker,
+            ));
+        }
+        if let Some(v) = def.topic.and_then(|t| statics.get(t.name)) {
+            synonyms.push((name.to_string(), v.clone(), ConfigSource::StaticBroker));
+        }
+        if let Some(v) = def.default {
+            synonyms.push((name.to_string(), v.to_string(), ConfigSource::Default));
+        }
+        let Some((_, value, source)) = synonyms.first().cloned() else {
+            continue;
+        };
+        entries.insert(
+            name.to_string(),
+            Entry {
+                name: name.to_string(),
+                value,
+                source,
+                kind: def.kind,
+                read_only: false,
+                sensitive: def.kind.is_sensitive(),
+                synonyms,
+            },
+        );
     }
-    Ok(values
-        .into_iter()
-        .map(|(name, (value, kind))| Entry {
-            synonyms: vec![(name.clone(), value.clone(), ConfigSource::StaticBroker)],
-            name,
-            value,
-            source: ConfigSource::StaticBroker,
-            kind,
-            read_only: true,
-        })
-        .collect())
+    Ok(entries.into_values().collect())
 }
 
 fn to_wire(e: Entry, version: i16, include_synonyms: bool) -> DescribeConfigsResourceResult {
+    // A secret's value is never sent, in the entry or its synonyms.
+    let shown = |v: String| (!e.sensitive).then(|| StrBytes::from_string(v));
     let synonyms = if include_synonyms {
         e.synonyms
             .into_iter()
             .map(|(name, value, source)| {
                 DescribeConfigsSynonym::default()
                     .with_name(StrBytes::from_string(name))
-                    .with_value(Some(StrBytes::from_string(value)))
+                    .with_value(shown(value))
                     .with_source(source.code())
             })
             .collect()
@@ -213,7 +279,8 @@ fn to_wire(e: Entry, version: i16, include_synonyms: bool) -> DescribeConfigsRes
     };
     let mut result = DescribeConfigsResourceResult::default()
         .with_name(StrBytes::from_string(e.name))
-        .with_value(Some(StrBytes::from_string(e.value)))
+        .with_value(shown(e.value))
+        .with_is_sensitive(e.sensitive)
         .with_read_only(e.read_only)
         .with_config_source(e.source.code())
         .with_synonyms(synonyms);

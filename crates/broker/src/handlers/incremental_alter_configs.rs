@@ -1,5 +1,5 @@
-//! IncrementalAlterConfigs: SET, DELETE, APPEND and SUBTRACT individual topic configs
-//! (APPEND/SUBTRACT only for list configs such as cleanup.policy).
+//! IncrementalAlterConfigs: SET, DELETE, APPEND and SUBTRACT individual topic configs or
+//! dynamic broker configs (APPEND/SUBTRACT only for list configs such as cleanup.policy).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,10 +15,11 @@ use weir_metadata::AclOperation;
 
 use crate::authorizer::config_resource_denied;
 use crate::broker::Broker;
-use crate::handlers::alter_configs::{apply_topic_configs, static_broker_configs};
+use crate::broker_config::{self, Level};
+use crate::handlers::alter_configs::{apply_broker_configs, apply_topic_configs};
 use crate::handlers::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use crate::router::RequestContext;
-use crate::topic_config::{self, ConfigKind, EffectiveConfig};
+use crate::topic_config::{self, ConfigKind};
 
 const SET: i8 = 0;
 const DELETE: i8 = 1;
@@ -52,7 +53,15 @@ pub async fn handle(
                 )
                 .await
             }
-            (RESOURCE_BROKER, None) => Err(static_broker_configs()),
+            (RESOURCE_BROKER, None) => {
+                alter_broker(
+                    broker,
+                    r.resource_name.as_str(),
+                    &r.configs,
+                    request.validate_only,
+                )
+                .await
+            }
             _ => Err(ApiError::new(
                 ResponseError::InvalidRequest,
                 "Unsupported resource type",
@@ -84,30 +93,101 @@ async fn alter_topic(
             format!("Topic '{name}' does not exist."),
         )
     })?;
-    let configs = apply_ops(&topic.configs, &broker.config.topic_defaults, ops)?;
+    let defaults = broker.topic_defaults_in(&state);
+    let configs = apply_ops(
+        &topic.configs,
+        ops,
+        topic_kind,
+        |k, v| Ok(topic_config::validate(k, v)?),
+        |k| {
+            defaults.get(k).map_or_else(
+                || {
+                    topic_config::definition(k)
+                        .map_or("", |d| d.default)
+                        .to_string()
+                },
+                |(v, _)| v.to_string(),
+            )
+        },
+    )?;
     apply_topic_configs(broker, name, configs, validate_only).await
 }
 
-/// Applies the operations to a topic's own configs, validating every resulting value.
-fn apply_ops(
-    current: &BTreeMap<String, String>,
-    broker_defaults: &BTreeMap<String, String>,
-    ops: &[AlterableConfig],
-) -> Result<BTreeMap<String, String>, ApiError> {
-    let mut configs = current.clone();
-    for op in ops {
-        let key = op.name.to_string();
-        let def = topic_config::definition(&key).ok_or_else(|| {
+fn topic_kind(key: &str) -> Result<ConfigKind, ApiError> {
+    topic_config::definition(key)
+        .map(|d| d.kind)
+        .ok_or_else(|| {
             ApiError::new(
                 ResponseError::InvalidConfig,
                 format!("Unknown topic config name: {key}"),
             )
-        })?;
+        })
+}
+
+/// Applies the operations to a BROKER resource's dynamic configs (`""` the cluster default,
+/// `"<id>"` this broker), validates the resulting set and stores it.
+async fn alter_broker(
+    broker: &Broker,
+    name: &str,
+    ops: &[AlterableConfig],
+    validate_only: bool,
+) -> Result<(), ApiError> {
+    let level = Level::parse(name, broker.config.node_id)?;
+    if let Some(dup) = duplicate(ops.iter().map(|o| o.name.as_str())) {
+        return Err(ApiError::new(
+            ResponseError::InvalidRequest,
+            format!("Error due to duplicate config keys: {dup}"),
+        ));
+    }
+    let state = broker.metadata.state();
+    let current = state
+        .broker_configs
+        .get(&level.resource())
+        .cloned()
+        .unwrap_or_default();
+    let configs = apply_ops(
+        &current,
+        ops,
+        broker_config::kind_of,
+        broker_config::check_value,
+        |k| {
+            broker_config::inherited(
+                level,
+                k,
+                &state.broker_configs,
+                &broker.config.topic_defaults,
+            )
+        },
+    )?;
+    broker_config::validate(level, &configs)?;
+    apply_broker_configs(broker, level, configs, validate_only).await
+}
+
+/// The first name that appears twice.
+fn duplicate<'a>(names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let mut seen = std::collections::BTreeSet::new();
+    names.into_iter().find(|n| !seen.insert(*n))
+}
+
+/// Applies the operations to a resource's own configs (a topic's, or one level of dynamic
+/// broker configs). `kind_of` looks a name up (refusing unknown ones), `check` validates each
+/// value set, and `inherited` is the value beneath the resource that APPEND and SUBTRACT
+/// start from when the resource does not set the config itself.
+fn apply_ops(
+    current: &BTreeMap<String, String>,
+    ops: &[AlterableConfig],
+    kind_of: impl Fn(&str) -> Result<ConfigKind, ApiError>,
+    check: impl Fn(&str, &str) -> Result<(), ApiError>,
+    inherited: impl Fn(&str) -> String,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut configs = current.clone();
+    for op in ops {
+        let key = op.name.to_string();
+        let kind = kind_of(&key)?;
         let value = op.value.as_ref().map(|v| v.to_string());
-        let is_list = matches!(def.kind, ConfigKind::ListOf(_));
         match (op.config_operation, value) {
             (SET, Some(v)) => {
-                topic_config::validate(&key, &v)?;
+                check(&key, &v)?;
                 configs.insert(key, v);
             }
             (SET, None) => {
@@ -119,17 +199,18 @@ fn apply_ops(
             (DELETE, _) => {
                 configs.remove(&key);
             }
-            (APPEND | SUBTRACT, _) if !is_list => {
+            (APPEND | SUBTRACT, _) if !kind.is_list() => {
                 return Err(ApiError::new(
                     ResponseError::InvalidConfig,
                     format!("Config value append/subtract is not allowed for config key: {key}"),
                 ))
             }
             (APPEND | SUBTRACT, Some(v)) => {
-                let eff = EffectiveConfig::new(&configs, broker_defaults);
-                let mut items: Vec<String> = eff
-                    .get(def)
-                    .0
+                let base = configs
+                    .get(&key)
+                    .cloned()
+                    .unwrap_or_else(|| inherited(&key));
+                let mut items: Vec<String> = base
                     .split(',')
                     .map(|s| s.trim().to_string())
                     .filter(|s| !s.is_empty())
@@ -144,7 +225,7 @@ fn apply_ops(
                     }
                 }
                 let joined = items.join(",");
-                topic_config::validate(&key, &joined)?;
+                check(&key, &joined)?;
                 configs.insert(key, joined);
             }
             (APPEND | SUBTRACT, None) => {
@@ -175,11 +256,27 @@ mod tests {
             .with_value(value.map(StrBytes::from_static_str))
     }
 
+    fn topic_ops(
+        current: &BTreeMap<String, String>,
+        ops: &[AlterableConfig],
+    ) -> Result<BTreeMap<String, String>, ApiError> {
+        apply_ops(
+            current,
+            ops,
+            topic_kind,
+            |k, v| Ok(topic_config::validate(k, v)?),
+            |k| {
+                topic_config::definition(k)
+                    .map_or("", |d| d.default)
+                    .to_string()
+            },
+        )
+    }
+
     #[test]
     fn set_delete_append_subtract() {
         let none = BTreeMap::new();
-        let c = apply_ops(
-            &none,
+        let c = topic_ops(
             &none,
             &[
                 op("retention.ms", SET, Some("5")),
@@ -192,9 +289,8 @@ mod tests {
             c.get("cleanup.policy").map(String::as_str),
             Some("delete,compact")
         );
-        let c = apply_ops(
+        let c = topic_ops(
             &c,
-            &none,
             &[
                 op("cleanup.policy", SUBTRACT, Some("delete")),
                 op("retention.ms", DELETE, None),
@@ -209,22 +305,109 @@ mod tests {
     fn invalid_operations_are_refused() {
         let none = BTreeMap::new();
         assert_eq!(
-            apply_ops(&none, &none, &[op("retention.ms", APPEND, Some("1"))])
+            topic_ops(&none, &[op("retention.ms", APPEND, Some("1"))])
                 .unwrap_err()
                 .code,
             ResponseError::InvalidConfig
         );
         assert_eq!(
-            apply_ops(&none, &none, &[op("bogus", SET, Some("1"))])
+            topic_ops(&none, &[op("bogus", SET, Some("1"))])
                 .unwrap_err()
                 .code,
             ResponseError::InvalidConfig
         );
         assert_eq!(
-            apply_ops(&none, &none, &[op("retention.ms", SET, Some("x"))])
+            topic_ops(&none, &[op("retention.ms", SET, Some("x"))])
                 .unwrap_err()
                 .code,
             ResponseError::InvalidConfig
         );
+    }
+
+    fn broker_ops(
+        current: &BTreeMap<String, String>,
+        ops: &[AlterableConfig],
+    ) -> Result<BTreeMap<String, String>, ApiError> {
+        let dynamic = BTreeMap::new();
+        let statics = BTreeMap::new();
+        apply_ops(
+            current,
+            ops,
+            broker_config::kind_of,
+            broker_config::check_value,
+            |k| broker_config::inherited(Level::Broker(1), k, &dynamic, &statics),
+        )
+    }
+
+    #[test]
+    fn broker_ops_use_broker_names_and_kinds() {
+        let none = BTreeMap::new();
+        // librdkafka 0081's helper: SET a thread count and APPEND to the cleanup policy.
+        let c = broker_ops(
+            &none,
+            &[
+                op("background.threads", SET, Some("9")),
+                op("log.cleanup.policy", APPEND, Some("compact")),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.get("background.threads").map(String::as_str), Some("9"));
+        assert_eq!(
+            c.get("log.cleanup.policy").map(String::as_str),
+            Some("delete,compact")
+        );
+        let c = broker_ops(
+            &c,
+            &[
+                op("background.threads", DELETE, Some("")),
+                op("log.cleanup.policy", SUBTRACT, Some("compact")),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            c.get("log.cleanup.policy").map(String::as_str),
+            Some("delete")
+        );
+        assert!(!c.contains_key("background.threads"));
+        let c = broker_ops(
+            &none,
+            &[op("sasl.enabled.mechanisms", APPEND, Some("PLAIN"))],
+        )
+        .unwrap();
+        assert_eq!(
+            c.get("sasl.enabled.mechanisms").map(String::as_str),
+            Some("GSSAPI,PLAIN")
+        );
+
+        for (ops, code) in [
+            (
+                vec![op("log.dirs", SET, Some("/x"))],
+                ResponseError::InvalidRequest,
+            ),
+            (
+                vec![op("retention.ms", SET, Some("1"))],
+                ResponseError::InvalidRequest,
+            ),
+            (
+                vec![op("log.retention.ms", SET, Some("x"))],
+                ResponseError::InvalidRequest,
+            ),
+            (
+                vec![op("log.retention.ms", APPEND, Some("1"))],
+                ResponseError::InvalidConfig,
+            ),
+            (
+                vec![op("num.io.threads", SET, None)],
+                ResponseError::InvalidRequest,
+            ),
+        ] {
+            assert_eq!(broker_ops(&none, &ops).unwrap_err().code, code, "{ops:?}");
+        }
+    }
+
+    #[test]
+    fn duplicates_are_found() {
+        assert_eq!(duplicate(["a", "b", "a"].into_iter()), Some("a"));
+        assert_eq!(duplicate(["a", "b"].into_iter()), None);
     }
 }
