@@ -12,6 +12,7 @@ pub mod broker;
 pub mod broker_config;
 pub mod config;
 pub mod connection;
+pub mod group_config;
 pub mod handlers;
 pub mod housekeeping;
 pub mod internal_topic;

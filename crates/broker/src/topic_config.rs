@@ -339,6 +339,8 @@ pub enum ConfigSource {
     StaticBroker,
     /// Kafka's default.
     Default,
+    /// Set on a group (KIP-848's group configs).
+    Group,
 }
 
 impl ConfigSource {
@@ -350,6 +352,7 @@ impl ConfigSource {
             ConfigSource::DynamicDefaultBroker => 3,
             ConfigSource::StaticBroker => 4,
             ConfigSource::Default => 5,
+            ConfigSource::Group => 8,
         }
     }
 }

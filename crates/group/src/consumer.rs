@@ -109,6 +109,8 @@ pub struct CgHeartbeat {
     pub client_id: String,
     /// Client host.
     pub client_host: String,
+    /// The group's own settings (its dynamic group configs), over the coordinator's.
+    pub overrides: CgOverrides,
 }
 
 /// The answer to a ConsumerGroupHeartbeat.
@@ -146,6 +148,32 @@ pub struct CgSettings {
     pub session_timeout_ms: i32,
     /// group.consumer.heartbeat.interval.ms
     pub heartbeat_interval_ms: i32,
+}
+
+impl CgSettings {
+    /// These settings with a group's own values in place of the defaults it overrides.
+    pub fn with(self, overrides: CgOverrides) -> CgSettings {
+        CgSettings {
+            session_timeout_ms: overrides
+                .session_timeout_ms
+                .unwrap_or(self.session_timeout_ms),
+            heartbeat_interval_ms: overrides
+                .heartbeat_interval_ms
+                .unwrap_or(self.heartbeat_interval_ms),
+        }
+    }
+}
+
+/// One group's own consumer-protocol settings (Kafka's dynamic group configs
+/// `consumer.session.timeout.ms` and `consumer.heartbeat.interval.ms`); `None` keeps the
+/// coordinator's setting. The broker reads them from the metadata state and passes them with
+/// every heartbeat, so a change applies from the group's next heartbeat on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CgOverrides {
+    /// consumer.session.timeout.ms
+    pub session_timeout_ms: Option<i32>,
+    /// consumer.heartbeat.interval.ms
+    pub heartbeat_interval_ms: Option<i32>,
 }
 
 fn intersects(a: &Assignment, b: &Assignment) -> bool {

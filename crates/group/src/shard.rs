@@ -125,7 +125,7 @@ impl Shard {
                 Vec::new(),
             );
         }
-        let settings = self.config.consumer_settings();
+        let settings = self.config.consumer_settings().with(req.overrides);
         let g = self
             .consumers
             .entry(req.group_id.clone())
@@ -876,6 +876,7 @@ fn valid_group_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::consumer::CgOverrides;
     use crate::records::{build_batch, build_transactional_batch, read_batches, read_entries};
 
     fn now() -> Now {
@@ -1192,6 +1193,46 @@ mod tests {
         let (resp, records) = shard.consumer_heartbeat(&req, &parts, &|| "x".into(), now());
         assert_eq!(records.len(), 1, "a join is persisted");
         resp
+    }
+
+    #[test]
+    fn a_groups_own_configs_set_its_heartbeat_interval_and_session_timeout() {
+        let mut shard = Shard::new(GroupConfig::default());
+        let req = CgHeartbeat {
+            group_id: "cg".into(),
+            member_epoch: 0,
+            rebalance_timeout_ms: 30_000,
+            subscribed_topics: Some(vec!["t".into()]),
+            owned: Some(Default::default()),
+            overrides: CgOverrides {
+                session_timeout_ms: Some(50_000),
+                heartbeat_interval_ms: Some(7_000),
+            },
+            ..Default::default()
+        };
+        let t0 = now();
+        let (resp, _) = shard.consumer_heartbeat(&req, &|_| Some(1), &|| "m".into(), t0);
+        assert_eq!(resp.error, None);
+        assert_eq!(resp.heartbeat_interval_ms, 7_000);
+        let deadline = shard
+            .next_deadline()
+            .expect("a member has a session deadline");
+        assert_eq!(deadline - t0.instant, Duration::from_millis(50_000));
+
+        // Without overrides the coordinator's settings apply again from the next heartbeat.
+        let again = CgHeartbeat {
+            member_id: resp.member_id.clone(),
+            member_epoch: resp.member_epoch,
+            rebalance_timeout_ms: -1,
+            overrides: CgOverrides::default(),
+            ..req
+        };
+        let (resp, _) = shard.consumer_heartbeat(&again, &|_| Some(1), &|| "m".into(), t0);
+        assert_eq!(resp.error, None);
+        assert_eq!(
+            resp.heartbeat_interval_ms,
+            GroupConfig::default().consumer_heartbeat_interval_ms
+        );
     }
 
     #[test]

@@ -84,6 +84,15 @@ pub enum MetadataCommand {
         /// The complete new set of dynamic configs (Kafka names); the broker validates values.
         configs: BTreeMap<String, String>,
     },
+    /// Sets the complete set of dynamic configs of one group (KIP-848's group configs:
+    /// AlterConfigs and IncrementalAlterConfigs on a GROUP resource), whether or not the group
+    /// exists. An empty map removes the group's entry.
+    ReplaceGroupConfigs {
+        /// The group id (not empty).
+        group: String,
+        /// The complete new set of configs (Kafka names); the broker validates values.
+        configs: BTreeMap<String, String>,
+    },
     /// Hands the block of producer ids `[first, first + count)` to a broker. `first` must be
     /// the state's next unallocated id, so two brokers racing for a block cannot both get it:
     /// the loser's command is rejected and it retries with the new next id.

@@ -33,6 +33,10 @@ pub struct ClusterState {
     /// defaults, `"<node id>"` one broker's own. A resource without configs has no entry.
     #[serde(default)]
     pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Dynamic group configs (KIP-848: `consumer.session.timeout.ms`, ...) by group id. They
+    /// exist independently of the group itself: a group without configs has no entry.
+    #[serde(default)]
+    pub group_configs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// A broker's registration: where clients reach it.
@@ -191,6 +195,9 @@ impl ClusterState {
             MetadataCommand::ReplaceBrokerConfigs { resource, configs } => {
                 self.replace_broker_configs(resource, configs)
             }
+            MetadataCommand::ReplaceGroupConfigs { group, configs } => {
+                self.replace_group_configs(group, configs)
+            }
             MetadataCommand::ReplaceTopicConfigs { name, configs } => {
                 check_keys(configs.keys())?;
                 let topic = self.topic_mut(name)?;
@@ -311,6 +318,26 @@ impl ClusterState {
         } else {
             self.broker_configs
                 .insert(resource.to_string(), configs.clone());
+        }
+        Ok(())
+    }
+
+    fn replace_group_configs(
+        &mut self,
+        group: &str,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(), ApplyError> {
+        if group.is_empty() {
+            return Err(ApplyError::InvalidConfig(
+                "group config resource must name a group".to_string(),
+            ));
+        }
+        check_keys(configs.keys())?;
+        if configs.is_empty() {
+            self.group_configs.remove(group);
+        } else {
+            self.group_configs
+                .insert(group.to_string(), configs.clone());
         }
         Ok(())
     }
@@ -814,5 +841,76 @@ mod broker_config_tests {
         let back: MetadataCommand =
             serde_json::from_str(&serde_json::to_string(&cmd).unwrap()).unwrap();
         assert_eq!(back, cmd);
+    }
+}
+
+#[cfg(test)]
+mod group_config_tests {
+    use super::*;
+
+    fn replace(group: &str, pairs: &[(&str, &str)]) -> MetadataCommand {
+        MetadataCommand::ReplaceGroupConfigs {
+            group: group.into(),
+            configs: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn group_configs_are_replaced_per_group_and_removed_when_empty() {
+        let mut s = ClusterState::default();
+        s.apply(&replace("g1", &[("consumer.session.timeout.ms", "50000")]))
+            .unwrap();
+        s.apply(&replace(
+            "g2",
+            &[("consumer.heartbeat.interval.ms", "6000")],
+        ))
+        .unwrap();
+        s.apply(&replace(
+            "g1",
+            &[("consumer.heartbeat.interval.ms", "7000")],
+        ))
+        .unwrap();
+        assert_eq!(s.group_configs.len(), 2);
+        assert_eq!(
+            s.group_configs["g1"].iter().collect::<Vec<_>>(),
+            vec![(
+                &"consumer.heartbeat.interval.ms".to_string(),
+                &"7000".to_string()
+            )]
+        );
+        s.apply(&replace("g1", &[])).unwrap();
+        assert!(!s.group_configs.contains_key("g1"));
+        assert!(s.group_configs.contains_key("g2"));
+    }
+
+    #[test]
+    fn an_empty_group_id_or_key_is_rejected_without_change() {
+        let mut s = ClusterState::default();
+        s.apply(&replace("g", &[("a", "1")])).unwrap();
+        let before = s.clone();
+        for cmd in [replace("", &[("a", "2")]), replace("g", &[("", "2")])] {
+            assert!(
+                matches!(s.apply(&cmd), Err(ApplyError::InvalidConfig(_))),
+                "{cmd:?}"
+            );
+        }
+        assert_eq!(s, before);
+    }
+
+    #[test]
+    fn a_state_serialised_before_group_configs_existed_still_loads() {
+        let mut json = serde_json::to_value(ClusterState::default()).unwrap();
+        json.as_object_mut().unwrap().remove("group_configs");
+        let s: ClusterState = serde_json::from_value(json).unwrap();
+        assert!(s.group_configs.is_empty());
+        let mut with = ClusterState::default();
+        with.apply(&replace("g", &[("consumer.session.timeout.ms", "50000")]))
+            .unwrap();
+        let back: ClusterState =
+            serde_json::from_str(&serde_json::to_string(&with).unwrap()).unwrap();
+        assert_eq!(back, with);
     }
 }

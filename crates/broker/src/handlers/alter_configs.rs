@@ -1,6 +1,6 @@
-//! AlterConfigs (the legacy, non-incremental API): replaces every config set on a topic, or
-//! every dynamic config of a BROKER resource (`""` the cluster default, `"<id>"` this broker),
-//! with the given set.
+//! AlterConfigs (the legacy, non-incremental API): replaces every config set on a topic, every
+//! dynamic config of a BROKER resource (`""` the cluster default, `"<id>"` this broker), or
+//! every config of a group, with the given set.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,7 +17,8 @@ use weir_metadata::AclOperation;
 use crate::authorizer::config_resource_denied;
 use crate::broker::Broker;
 use crate::broker_config::{self, Level};
-use crate::handlers::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use crate::group_config;
+use crate::handlers::describe_configs::{RESOURCE_BROKER, RESOURCE_GROUP, RESOURCE_TOPIC};
 use crate::router::RequestContext;
 use crate::topic_config;
 
@@ -55,6 +56,15 @@ pub async fn handle(
             }
             (RESOURCE_BROKER, None) => {
                 replace_broker_configs(
+                    broker,
+                    r.resource_name.as_str(),
+                    &configs,
+                    request.validate_only,
+                )
+                .await
+            }
+            (RESOURCE_GROUP, None) => {
+                replace_group_configs(
                     broker,
                     r.resource_name.as_str(),
                     &configs,
@@ -143,6 +153,28 @@ async fn replace_broker_configs(
     validate_only: bool,
 ) -> Result<(), ApiError> {
     let level = Level::parse(name, broker.config.node_id)?;
+    let new = complete_set(configs)?;
+    broker_config::validate(level, &new)?;
+    apply_broker_configs(broker, level, new, validate_only).await
+}
+
+async fn replace_group_configs(
+    broker: &Broker,
+    name: &str,
+    configs: &[(String, Option<String>)],
+    validate_only: bool,
+) -> Result<(), ApiError> {
+    group_config::check_resource(name)?;
+    let new = complete_set(configs)?;
+    group_config::validate(&broker.config, &new)?;
+    apply_group_configs(broker, name, new, validate_only).await
+}
+
+/// The new complete set of a BROKER or GROUP resource's configs: null values and names given
+/// twice are INVALID_REQUEST.
+fn complete_set(
+    configs: &[(String, Option<String>)],
+) -> Result<BTreeMap<String, String>, ApiError> {
     let nulls: Vec<&str> = configs
         .iter()
         .filter(|(_, v)| v.is_none())
@@ -165,8 +197,30 @@ async fn replace_broker_configs(
             }
         }
     }
-    broker_config::validate(level, &new)?;
-    apply_broker_configs(broker, level, new, validate_only).await
+    Ok(new)
+}
+
+/// Replaces one group's configs through the metadata quorum; the group coordinator reads them
+/// on the group's next heartbeat.
+pub async fn apply_group_configs(
+    broker: &Broker,
+    group: &str,
+    configs: BTreeMap<String, String>,
+    validate_only: bool,
+) -> Result<(), ApiError> {
+    if validate_only {
+        return Ok(());
+    }
+    let names: Vec<String> = configs.keys().cloned().collect();
+    broker
+        .metadata
+        .submit(MetadataCommand::ReplaceGroupConfigs {
+            group: group.to_string(),
+            configs,
+        })
+        .await??;
+    tracing::info!(group, configs = ?names, "altered group configs");
+    Ok(())
 }
 
 /// Replaces the dynamic configs of one BROKER resource level through the metadata quorum,

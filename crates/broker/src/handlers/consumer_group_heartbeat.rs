@@ -12,6 +12,7 @@ use weir_group::consumer::{Assignment as Owned, CgHeartbeat, CgHeartbeatResponse
 use weir_metadata::{AclOperation, ResourceType};
 
 use crate::broker::Broker;
+use crate::group_config;
 use crate::offsets_topic::{self, BrokerOffsetsLog};
 use crate::router::RequestContext;
 
@@ -76,6 +77,9 @@ pub async fn handle(
                     .map(|s| s.to_string())
                     .unwrap_or_default(),
                 client_host: ctx.client_host.clone(),
+                overrides: group_config::consumer_overrides(
+                    state.group_configs.get(request.group_id.as_str()),
+                ),
             };
             let partitions = |topic: &str| {
                 state

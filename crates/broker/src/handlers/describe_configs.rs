@@ -1,6 +1,7 @@
 //! DescribeConfigs: a topic's effective configs (its own over the broker-level defaults over
 //! Kafka's) with their sources, synonyms and types; a broker's static settings and dynamic
-//! configs; the cluster-wide dynamic defaults (resource `""`).
+//! configs; the cluster-wide dynamic defaults (resource `""`); a group's configs (its own over
+//! the broker's defaults).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use weir_metadata::AclOperation;
 use crate::authorizer::config_resource_denied;
 use crate::broker::Broker;
 use crate::broker_config::{self, Level};
+use crate::group_config;
 use crate::router::RequestContext;
 use crate::topic_config::{ConfigKind, ConfigSource, EffectiveConfig, TOPIC_CONFIGS};
 
@@ -24,6 +26,8 @@ use crate::topic_config::{ConfigKind, ConfigSource, EffectiveConfig, TOPIC_CONFI
 pub const RESOURCE_TOPIC: i8 = 2;
 /// Kafka's resource type code for brokers.
 pub const RESOURCE_BROKER: i8 = 4;
+/// Kafka's resource type code for groups (KIP-848's group configs).
+pub const RESOURCE_GROUP: i8 = 32;
 
 /// One described config before it is put on the wire.
 struct Entry {
@@ -62,6 +66,7 @@ pub async fn handle(
                 (_, Some(e)) => Err((e.code, e.message)),
                 (RESOURCE_TOPIC, None) => topic_entries(broker, r.resource_name.as_str()),
                 (RESOURCE_BROKER, None) => broker_entries(broker, r.resource_name.as_str()),
+                (RESOURCE_GROUP, None) => group_entries(broker, r.resource_name.as_str()),
                 _ => Err((
                     ResponseError::InvalidRequest,
                     "Unsupported resource type".to_string(),
@@ -116,6 +121,34 @@ fn topic_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ResponseErr
             Entry {
                 name: def.name.to_string(),
                 value: value.to_string(),
+                source,
+                kind: def.kind,
+                read_only: false,
+                sensitive: false,
+                synonyms,
+            }
+        })
+        .collect())
+}
+
+/// A GROUP resource: every group config, the group's own value or the broker's default (a group
+/// nobody has used or configured is described with the defaults, as Kafka does).
+fn group_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ResponseError, String)> {
+    group_config::check_resource(name).map_err(|e| (e.code, e.message))?;
+    let state = broker.metadata.state();
+    let own = state.group_configs.get(name);
+    Ok(group_config::definitions(&broker.config)
+        .into_iter()
+        .map(|def| {
+            let default = (def.name.to_string(), def.default, ConfigSource::Default);
+            let set = own
+                .and_then(|m| m.get(def.name))
+                .map(|v| (def.name.to_string(), v.clone(), ConfigSource::Group));
+            let (_, value, source) = set.clone().unwrap_or_else(|| default.clone());
+            let synonyms = set.into_iter().chain([default]).collect();
+            Entry {
+                name: def.name.to_string(),
+                value,
                 source,
                 kind: def.kind,
                 read_only: false,

@@ -1,5 +1,6 @@
-//! IncrementalAlterConfigs: SET, DELETE, APPEND and SUBTRACT individual topic configs or
-//! dynamic broker configs (APPEND/SUBTRACT only for list configs such as cleanup.policy).
+//! IncrementalAlterConfigs: SET, DELETE, APPEND and SUBTRACT individual topic configs, dynamic
+//! broker configs or group configs (APPEND/SUBTRACT only for list configs such as
+//! cleanup.policy).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,8 +17,11 @@ use weir_metadata::AclOperation;
 use crate::authorizer::config_resource_denied;
 use crate::broker::Broker;
 use crate::broker_config::{self, Level};
-use crate::handlers::alter_configs::{apply_broker_configs, apply_topic_configs};
-use crate::handlers::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use crate::group_config;
+use crate::handlers::alter_configs::{
+    apply_broker_configs, apply_group_configs, apply_topic_configs,
+};
+use crate::handlers::describe_configs::{RESOURCE_BROKER, RESOURCE_GROUP, RESOURCE_TOPIC};
 use crate::router::RequestContext;
 use crate::topic_config::{self, ConfigKind};
 
@@ -55,6 +59,15 @@ pub async fn handle(
             }
             (RESOURCE_BROKER, None) => {
                 alter_broker(
+                    broker,
+                    r.resource_name.as_str(),
+                    &r.configs,
+                    request.validate_only,
+                )
+                .await
+            }
+            (RESOURCE_GROUP, None) => {
+                alter_group(
                     broker,
                     r.resource_name.as_str(),
                     &r.configs,
@@ -161,6 +174,47 @@ async fn alter_broker(
     )?;
     broker_config::validate(level, &configs)?;
     apply_broker_configs(broker, level, configs, validate_only).await
+}
+
+/// Applies the operations to one group's configs (the group need not exist), validates the
+/// resulting set and stores it.
+async fn alter_group(
+    broker: &Broker,
+    name: &str,
+    ops: &[AlterableConfig],
+    validate_only: bool,
+) -> Result<(), ApiError> {
+    group_config::check_resource(name)?;
+    if let Some(dup) = duplicate(ops.iter().map(|o| o.name.as_str())) {
+        return Err(ApiError::new(
+            ResponseError::InvalidRequest,
+            format!("Error due to duplicate config keys: {dup}"),
+        ));
+    }
+    let config = &broker.config;
+    let current = broker
+        .metadata
+        .state()
+        .group_configs
+        .get(name)
+        .cloned()
+        .unwrap_or_default();
+    let defaults = group_config::definitions(config);
+    let configs = apply_ops(
+        &current,
+        ops,
+        |k| group_config::kind_of(config, k),
+        |k, v| group_config::check_value(config, k, v),
+        |k| {
+            defaults
+                .iter()
+                .find(|d| d.name == k)
+                .map(|d| d.default.clone())
+                .unwrap_or_default()
+        },
+    )?;
+    group_config::validate(config, &configs)?;
+    apply_group_configs(broker, name, configs, validate_only).await
 }
 
 /// The first name that appears twice.
