@@ -187,8 +187,13 @@ impl Broker {
             });
             for topic in state.topics.values() {
                 let parts = map.get(&topic.name);
+                // Topic configs are the same for every partition: derive them once.
+                let topic_settings = self.partition_settings(topic, 0, &defaults);
                 for (i, info) in topic.partitions.iter().enumerate() {
-                    let settings = self.partition_settings(topic, i, &defaults);
+                    let settings = PartitionSettings {
+                        leader_epoch: info.leader_epoch,
+                        ..topic_settings.clone()
+                    };
                     if let Some(existing) = parts.and_then(|p| p.get(i)).and_then(Option::as_ref) {
                         existing.update_settings(settings);
                     } else if info.leader == node || info.replicas.contains(&node) {
@@ -227,6 +232,8 @@ impl Broker {
                 // A request still holds it: its files are unlinked when the last holder drops.
                 Err(p) => {
                     let dir = self.logs_dir.join(&name);
+                    // A write in flight must not create the directory again once it is gone.
+                    p.retire();
                     drop(p);
                     if let Err(e) = std::fs::remove_dir_all(&dir) {
                         tracing::warn!(partition = %name, error = %e, "cannot delete partition data");

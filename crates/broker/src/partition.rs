@@ -132,7 +132,7 @@ pub struct Partition {
 }
 
 /// Topic-level settings a partition applies, refreshed when the topic's configs change.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionSettings {
     /// The leader epoch appends are stamped with.
     pub leader_epoch: i32,
@@ -146,7 +146,9 @@ pub struct PartitionSettings {
 
 impl Partition {
     /// Opens (recovering if needed) the partition's log in `dir`. A directory that belongs to
-    /// another topic id (a deleted topic's leftovers) is wiped first.
+    /// another topic id (a deleted topic's leftovers) is wiped first. A missing directory is
+    /// not created here: the log creates it, with `partition.metadata`, on its first write
+    /// (so creating a topic touches no files; see `PartitionLog::open`).
     pub fn open(
         dir: PathBuf,
         topic: &str,
@@ -155,7 +157,8 @@ impl Partition {
         settings: PartitionSettings,
     ) -> Result<Self, StorageError> {
         claim_directory(&dir, topic_id)?;
-        let log = PartitionLog::open(&dir, settings.log_config.clone())?;
+        let mut log = PartitionLog::open(&dir, settings.log_config.clone())?;
+        log.set_directory_marker(PARTITION_METADATA, marker_contents(topic_id).into_bytes());
         let (producers, snapshot_offset) = rebuild_producer_states(&log, &dir)?;
         let (high_watermark, _) = watch::channel(log.log_end_offset());
         Ok(Partition {
@@ -190,12 +193,16 @@ impl Partition {
             .clone()
     }
 
-    /// Applies changed topic settings to the partition and its log.
+    /// Applies changed topic settings to the partition and its log; unchanged settings leave
+    /// the log (and its lock, which appends need) alone.
     pub fn update_settings(&self, settings: PartitionSettings) {
         let mut current = self
             .settings
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *current == settings {
+            return;
+        }
         self.state_write()
             .log
             .set_config(settings.log_config.clone());
@@ -491,7 +498,9 @@ impl Partition {
         use std::sync::atomic::Ordering;
         let state = self.state_read();
         let end_offset = state.log.log_end_offset();
-        if self.snapshot_offset.load(Ordering::Relaxed) == end_offset {
+        // A log never written has no directory and no producers: nothing to snapshot.
+        if self.snapshot_offset.load(Ordering::Relaxed) == end_offset || !state.log.has_directory()
+        {
             return Ok(());
         }
         let json = serde_json::to_vec(&SnapshotRef {
@@ -510,6 +519,13 @@ impl Partition {
     /// fsyncs everything written so far.
     pub fn flush(&self) -> Result<(), StorageError> {
         self.state_write().log.flush()
+    }
+
+    /// Stops the log from creating its directory (the topic was deleted while a request still
+    /// holds this partition): a write still in flight fails instead of recreating the
+    /// directory after it was removed.
+    pub fn retire(&self) {
+        self.state_write().log.retire();
     }
 
     /// Removes the partition's data (the topic was deleted).
@@ -564,6 +580,9 @@ fn rebuild_producer_states(
     log: &PartitionLog,
     dir: &Path,
 ) -> Result<(ProducerStates, i64), StorageError> {
+    if !log.has_directory() {
+        return Ok((ProducerStates::default(), -1));
+    }
     let end = log.log_end_offset();
     let snapshot = std::fs::read(dir.join(PRODUCER_SNAPSHOT))
         .ok()
@@ -611,22 +630,33 @@ fn last_offset_in(records: &[u8]) -> Option<i64> {
         .map(|b| b.last_offset())
 }
 
+/// Contents of `partition.metadata` for `topic_id` (Kafka's format).
+fn marker_contents(topic_id: Uuid) -> String {
+    format!("version: 0\ntopic_id: {topic_id}\n")
+}
+
 /// Makes sure `dir` holds data of `topic_id` only: wipes it if it names another topic id, and
-/// records the id in it.
+/// records the id in an existing directory that has no marker yet (a missing or wiped one is
+/// created, with the marker, by the log's first write).
 fn claim_directory(dir: &Path, topic_id: Uuid) -> Result<(), StorageError> {
+    // A missing directory is left to the log to create, with the marker, on its first write.
+    if !dir.is_dir() {
+        return Ok(());
+    }
     let marker = dir.join(PARTITION_METADATA);
-    let expected = format!("version: 0\ntopic_id: {topic_id}\n");
+    let expected = marker_contents(topic_id);
     match std::fs::read_to_string(&marker) {
         Ok(found) if found == expected => return Ok(()),
         Ok(found) => {
             tracing::warn!(dir = %dir.display(), found = %found.trim(), %topic_id,
                 "partition directory belongs to another topic id; removing it");
             std::fs::remove_dir_all(dir)?;
+            return Ok(());
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e.into()),
     }
-    std::fs::create_dir_all(dir)?;
+    // An existing directory without a marker (from before markers were written) is claimed.
     let tmp = dir.join(format!("{PARTITION_METADATA}.tmp"));
     std::fs::write(&tmp, expected)?;
     std::fs::rename(&tmp, &marker)?;
@@ -697,6 +727,29 @@ mod tests {
             ));
             assert_eq!(p.log_end_offset(), 2);
         }
+    }
+
+    /// A new partition creates its directory (with `partition.metadata`) on its first write,
+    /// not when it is opened; a directory of another topic id is wiped when opened.
+    #[test]
+    fn directory_is_created_by_the_first_write_and_claimed_by_id() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("t-0");
+        let p = open(&dir);
+        p.snapshot_producers().unwrap();
+        p.flush().unwrap();
+        assert!(!dir.exists());
+        p.append(&idempotent_batch(5, 0), 0, None, None).unwrap();
+        let marker = std::fs::read_to_string(dir.join(PARTITION_METADATA)).unwrap();
+        assert!(marker.contains(&p.topic_id.to_string()));
+        drop(p);
+        let other = Uuid::new_v4();
+        let p = Partition::open(dir.clone(), "t", 0, other, settings()).unwrap();
+        assert!(!dir.exists());
+        assert_eq!(p.log_end_offset(), 0);
+        p.retire();
+        assert!(p.append(&idempotent_batch(5, 0), 0, None, None).is_err());
+        assert!(!dir.exists());
     }
 
     fn txn_batch(pid: i64, seq: i32) -> Vec<u8> {

@@ -1,7 +1,7 @@
 //! Per-partition log settings, named after Kafka's topic configs and with Kafka's defaults.
 
 /// Settings of one partition log (`segment.bytes`, `segment.ms`, `retention.ms`, ...).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll the active segment before it would exceed this size.
     pub segment_bytes: u64,

@@ -26,6 +26,14 @@ pub(crate) struct LeaderEpochCache {
 }
 
 impl LeaderEpochCache {
+    /// An empty cache for a log whose directory does not exist yet.
+    pub(crate) fn empty(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            entries: Vec::new(),
+        }
+    }
+
     /// Loads the checkpoint from `dir` (empty cache if absent).
     pub(crate) fn load(dir: &Path) -> Result<Self, StorageError> {
         let path = dir.join(EPOCH_FILE);

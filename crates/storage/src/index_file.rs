@@ -16,9 +16,11 @@ pub(crate) trait IndexEntry: Copy {
 }
 
 /// An index file plus its entries in memory; new entries are written in one go per append.
+/// The file may not exist yet ([`IndexFile::pending`]): it is created with its segment's files.
 pub(crate) struct IndexFile<E> {
     path: PathBuf,
-    file: File,
+    /// `None` until the file is created (a new, empty segment's index).
+    file: Option<File>,
     entries: Vec<E>,
     /// Entries `..written` are in the file.
     written: usize,
@@ -27,20 +29,41 @@ pub(crate) struct IndexFile<E> {
 impl<E: IndexEntry> IndexFile<E> {
     /// Creates (or truncates) the file so that it holds exactly `entries`.
     pub(crate) fn create(path: &Path, entries: Vec<E>) -> io::Result<Self> {
+        let mut index = Self {
+            path: path.to_path_buf(),
+            file: None,
+            entries,
+            written: 0,
+        };
+        index.create_file()?;
+        Ok(index)
+    }
+
+    /// An empty index whose file is not created yet (see [`IndexFile::create_file`]).
+    pub(crate) fn pending(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            file: None,
+            entries: Vec::new(),
+            written: 0,
+        }
+    }
+
+    /// Creates (or truncates) the file if this index has none yet and writes every entry into
+    /// it; a no-op once the file exists.
+    pub(crate) fn create_file(&mut self) -> io::Result<()> {
+        if self.file.is_some() {
+            return Ok(());
+        }
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(true)
-            .open(path)?;
-        let mut index = Self {
-            path: path.to_path_buf(),
-            file,
-            entries,
-            written: 0,
-        };
-        index.write_pending()?;
-        Ok(index)
+            .open(&self.path)?;
+        self.file = Some(file);
+        self.written = 0;
+        self.write_pending()
     }
 
     /// Loads an existing file; `None` if it is missing or not a whole number of entries.
@@ -65,7 +88,7 @@ impl<E: IndexEntry> IndexFile<E> {
         let written = entries.len();
         Ok(Some(Self {
             path: path.to_path_buf(),
-            file,
+            file: Some(file),
             entries,
             written,
         }))
@@ -93,23 +116,29 @@ impl<E: IndexEntry> IndexFile<E> {
         if pending.is_empty() {
             return Ok(());
         }
+        let Some(file) = self.file.as_mut() else {
+            return self.create_file();
+        };
         let mut buf = Vec::with_capacity(pending.len() * E::SIZE);
         for e in pending {
             e.encode(&mut buf);
         }
-        if let Err(err) = self.file.write_all(&buf) {
+        if let Err(err) = file.write_all(&buf) {
             let good = (self.written * E::SIZE) as u64;
-            let _ = self.file.set_len(good);
-            let _ = self.file.seek(SeekFrom::Start(good));
+            let _ = file.set_len(good);
+            let _ = file.seek(SeekFrom::Start(good));
             return Err(err);
         }
         self.written = self.entries.len();
         Ok(())
     }
 
-    /// fsyncs the file.
+    /// fsyncs the file (nothing to do while it does not exist).
     pub(crate) fn sync(&self) -> io::Result<()> {
-        self.file.sync_data()
+        match &self.file {
+            Some(file) => file.sync_data(),
+            None => Ok(()),
+        }
     }
 
     /// Path of the file (for deletion).

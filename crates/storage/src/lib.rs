@@ -25,6 +25,15 @@
 //! stray `*.tmp` files are removed on open (including `<base>.log.cleaned-<n>.tmp`, a
 //! compacted segment not yet swapped in).
 //!
+//! Files are created by the first write, not on open: a log opened over a missing (or
+//! segment-less) directory is empty and touches no files until it appends (or raises its log
+//! start offset); that write creates the directory, the caller's marker file
+//! ([`PartitionLog::set_directory_marker`]) and the first segment's three files. An empty log
+//! with no files reopens to the same empty log, so nothing is lost by not creating them
+//! earlier, and a topic with 1,000 partitions is created without creating 5,000 inodes. Under
+//! a durable flush policy that first write also fsyncs the marker, the new directory and its
+//! parent before it is acknowledged.
+//!
 //! # Compaction
 //!
 //! [`PartitionLog::compact`] (or prepare / [`CompactionJob::run`] / finish, so the expensive

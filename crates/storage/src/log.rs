@@ -12,7 +12,7 @@ use weir_protocol::record_batch::{
     set_log_append_time, BatchError, BatchIter, RecordBatchView, BATCH_HEADER_LEN,
 };
 
-use crate::checkpoint::{read_log_start, sync_dir, write_log_start};
+use crate::checkpoint::{read_log_start, sync_dir, write_atomic, write_log_start};
 use crate::compaction::{self, AbortedRange, CleanerState, CompactionJob, CompactionStats};
 use crate::config::{FlushPolicy, LogConfig};
 use crate::epoch_cache::LeaderEpochCache;
@@ -61,6 +61,13 @@ pub struct PartitionLog {
     /// What the last compaction pass covered (in memory only: a reopened log compacts once
     /// in full).
     cleaner: Option<CleanerState>,
+    /// Whether `dir` exists. A log opened over a missing directory creates it (and its
+    /// marker file) only when it first writes: see [`PartitionLog::open`].
+    dir_exists: bool,
+    /// A file written into the directory when this log creates it (name, contents).
+    dir_marker: Option<(String, Vec<u8>)>,
+    /// Set by [`PartitionLog::retire`]: the directory must not be created any more.
+    retired: bool,
 }
 
 fn now_ms() -> i64 {
@@ -83,12 +90,21 @@ struct Pending<'a> {
 }
 
 impl PartitionLog {
-    /// Opens (creating if needed) the log in `dir`, recovering the active segment: it is
-    /// validated batch by batch and truncated at the first torn or corrupt batch.
+    /// Opens the log in `dir`, recovering the active segment: it is validated batch by batch
+    /// and truncated at the first torn or corrupt batch.
+    ///
+    /// A log without segment files (a missing or empty directory) is opened empty without
+    /// touching the disk: the directory, the marker file set by
+    /// [`PartitionLog::set_directory_marker`] and the first segment's files are created by
+    /// the first write. Creating a topic with many partitions therefore creates no files.
     pub fn open(dir: &Path, config: LogConfig) -> Result<Self, StorageError> {
-        fs::create_dir_all(dir)?;
+        let (entries, dir_exists) = match fs::read_dir(dir) {
+            Ok(entries) => (Some(entries), true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, false),
+            Err(e) => return Err(e.into()),
+        };
         let mut bases = Vec::new();
-        for entry in fs::read_dir(dir)? {
+        for entry in entries.into_iter().flatten() {
             let entry = entry?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
@@ -105,19 +121,32 @@ impl PartitionLog {
             let seg = Segment::open(dir, base, Some(i) == last, config.index_interval_bytes)?;
             segments.insert(base, seg);
         }
-        let checkpoint = read_log_start(dir)?;
+        // Without a directory there is nothing to read (saves the failing look-ups when a
+        // topic with many partitions is created).
+        let checkpoint = if dir_exists {
+            read_log_start(dir)?
+        } else {
+            None
+        };
         if segments.is_empty() {
             let base = checkpoint.unwrap_or(0);
-            segments.insert(base, Segment::create(dir, base, now_ms())?);
+            segments.insert(base, Segment::pending(dir, base, now_ms()));
         }
         let mut log = Self {
             dir: dir.to_path_buf(),
             config,
             segments,
             log_start_offset: 0,
-            epochs: LeaderEpochCache::load(dir)?,
+            epochs: if dir_exists {
+                LeaderEpochCache::load(dir)?
+            } else {
+                LeaderEpochCache::empty(dir)
+            },
             last_flush: Instant::now(),
             cleaner: None,
+            dir_exists,
+            dir_marker: None,
+            retired: false,
         };
         let first_base = log.segments.keys().next().copied().ok_or_else(no_segment)?;
         let log_end = log.log_end_offset();
@@ -138,7 +167,78 @@ impl PartitionLog {
         Ok(log)
     }
 
+    /// Sets a file (name, contents) to write into the directory if this log has to create
+    /// it, before anything else goes in (the broker's `partition.metadata`). Ignored when the
+    /// directory already exists.
+    pub fn set_directory_marker(&mut self, name: &str, contents: Vec<u8>) {
+        self.dir_marker = Some((name.to_string(), contents));
+    }
+
+    /// Whether the log's directory exists (false for a log opened over a missing directory
+    /// that has not been written to yet).
+    pub fn has_directory(&self) -> bool {
+        self.dir_exists
+    }
+
+    /// Forbids creating the directory from now on: the partition is being deleted, so a
+    /// write still in flight must not bring its directory back. Such a write fails.
+    pub fn retire(&mut self) {
+        self.retired = true;
+    }
+
+    fn durable(&self) -> bool {
+        self.config.flush != FlushPolicy::OsCache
+    }
+
+    /// Creates the directory if it does not exist yet, with the marker file (written to a
+    /// `.tmp` and renamed, so it is whole or absent). Under a durable flush policy the marker,
+    /// the directory and its parent's entry are fsynced.
+    fn ensure_dir(&mut self) -> Result<(), StorageError> {
+        if self.dir_exists {
+            return Ok(());
+        }
+        if self.retired {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{} was deleted", self.dir.display()),
+            )
+            .into());
+        }
+        fs::create_dir_all(&self.dir)?;
+        if let Some((name, contents)) = &self.dir_marker {
+            if self.durable() {
+                write_atomic(&self.dir, name, contents)?;
+            } else {
+                let tmp = self.dir.join(format!("{name}.tmp"));
+                fs::write(&tmp, contents)?;
+                fs::rename(&tmp, self.dir.join(name))?;
+            }
+        }
+        if self.durable() {
+            if let Some(parent) = self.dir.parent() {
+                sync_dir(parent)?;
+            }
+        }
+        self.dir_exists = true;
+        Ok(())
+    }
+
+    /// Creates what an empty log defers until its first write: the directory and the active
+    /// segment's files (fsyncing the directory under a durable flush policy).
+    fn materialize(&mut self) -> Result<(), StorageError> {
+        if self.dir_exists && self.active()?.has_files() {
+            return Ok(());
+        }
+        self.ensure_dir()?;
+        self.active_mut()?.create_files()?;
+        if self.durable() {
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
     fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), StorageError> {
+        self.ensure_dir()?;
         for (_, seg) in std::mem::take(&mut self.segments) {
             seg.remove_files()?;
         }
@@ -244,6 +344,7 @@ impl PartitionLog {
             }
             .into());
         };
+        self.materialize()?;
         let info = AppendInfo {
             base_offset: first.meta.base_offset,
             last_offset: last.meta.last_offset,
@@ -445,6 +546,7 @@ impl PartitionLog {
         if offset <= self.log_start_offset {
             return Ok(self.log_start_offset);
         }
+        self.materialize()?;
         write_log_start(&self.dir, offset)?;
         self.log_start_offset = offset;
         if offset == log_end {
@@ -672,7 +774,9 @@ impl PartitionLog {
     pub fn delete(self) -> Result<(), StorageError> {
         let dir = self.dir.clone();
         drop(self);
-        fs::remove_dir_all(&dir)?;
-        Ok(())
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
     }
 }

@@ -50,7 +50,9 @@ fn mtime_ms(file: &File) -> i64 {
 pub(crate) struct Segment {
     base_offset: i64,
     log_path: PathBuf,
-    file: File,
+    /// The `.log` file; `None` while a new segment is still empty and has no files (see
+    /// [`Segment::pending`]).
+    file: Option<File>,
     /// Bytes of valid batches; the file's write cursor sits here.
     size: u64,
     /// Last offset + 1 (== base_offset when empty).
@@ -79,29 +81,63 @@ fn next_generation() -> u64 {
 impl Segment {
     /// Creates an empty segment (truncating any leftover files with the same base offset).
     pub(crate) fn create(dir: &Path, base_offset: i64, now_ms: i64) -> io::Result<Self> {
-        let log_path = segment_path(dir, base_offset, "log");
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&log_path)?;
-        Ok(Self {
+        let mut seg = Self::pending(dir, base_offset, now_ms);
+        seg.create_files()?;
+        Ok(seg)
+    }
+
+    /// An empty segment whose files do not exist yet: they are created by
+    /// [`Segment::create_files`], at the latest by the first append. Until then the segment
+    /// answers every read as empty without touching the disk, so a partition that was
+    /// created but never written costs no files.
+    pub(crate) fn pending(dir: &Path, base_offset: i64, now_ms: i64) -> Self {
+        Self {
             base_offset,
-            log_path,
-            file,
+            log_path: segment_path(dir, base_offset, "log"),
+            file: None,
             size: 0,
             next_offset: base_offset,
-            index: OffsetIndex::create(&segment_path(dir, base_offset, "index"), Vec::new())?,
-            time_index: TimeIndex::create(
-                &segment_path(dir, base_offset, "timeindex"),
-                Vec::new(),
-            )?,
+            index: OffsetIndex::pending(&segment_path(dir, base_offset, "index")),
+            time_index: TimeIndex::pending(&segment_path(dir, base_offset, "timeindex")),
             bytes_since_index: 0,
             max_timestamp: None,
             created_ms: now_ms,
             dirty: false,
             generation: next_generation(),
+        }
+    }
+
+    /// Whether the segment's files exist (false only for a [`Segment::pending`] one).
+    pub(crate) fn has_files(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Creates the `.log`, `.index` and `.timeindex` files of a pending segment (truncating
+    /// leftovers with the same base offset); a no-op once they exist. The directory must exist.
+    pub(crate) fn create_files(&mut self) -> io::Result<()> {
+        if self.file.is_some() {
+            return Ok(());
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&self.log_path)?;
+        self.index.create_file()?;
+        self.time_index.create_file()?;
+        self.file = Some(file);
+        Ok(())
+    }
+
+    /// The `.log` file, or an error for a pending segment (callers check `size` first: a
+    /// pending segment is empty).
+    fn file(&self) -> io::Result<&File> {
+        self.file.as_ref().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} not created yet", self.log_path.display()),
+            )
         })
     }
 
@@ -152,7 +188,7 @@ impl Segment {
         let mut seg = Self {
             base_offset,
             log_path: log_path.to_path_buf(),
-            file: file.try_clone()?,
+            file: Some(file.try_clone()?),
             size: 0,
             next_offset: base_offset,
             index,
@@ -188,7 +224,7 @@ impl Segment {
             return Ok(None);
         }
         seg.size = end.valid_end;
-        (&seg.file).seek(SeekFrom::Start(seg.size))?;
+        (&*file).seek(SeekFrom::Start(seg.size))?;
         Ok(Some(seg))
     }
 
@@ -220,7 +256,7 @@ impl Segment {
         let mut seg = Self {
             base_offset,
             log_path,
-            file,
+            file: Some(file.try_clone()?),
             size: 0,
             next_offset: base_offset,
             index: OffsetIndex::create(&segment_path(dir, base_offset, "index"), Vec::new())?,
@@ -234,7 +270,6 @@ impl Segment {
             dirty: false,
             generation: next_generation(),
         };
-        let file = seg.file.try_clone()?;
         let end = scan_batches(&file, 0, file_len, base_offset, |pos, meta| {
             seg.track(meta, pos, index_interval);
         })?;
@@ -247,12 +282,12 @@ impl Segment {
                 %problem,
                 "truncating torn or corrupt segment tail"
             );
-            seg.file.set_len(end.valid_end)?;
-            seg.file.sync_all()?;
+            file.set_len(end.valid_end)?;
+            file.sync_all()?;
         }
         seg.index.write_pending()?;
         seg.time_index.write_pending()?;
-        (&seg.file).seek(SeekFrom::Start(seg.size))?;
+        (&file).seek(SeekFrom::Start(seg.size))?;
         Ok(seg)
     }
 
@@ -289,10 +324,12 @@ impl Segment {
         metas: &[BatchMeta],
         index_interval: u64,
     ) -> Result<(), StorageError> {
+        self.create_files()?;
+        let file = self.file()?;
         let start = self.size;
-        if let Err(e) = write_all_vectored(&self.file, parts) {
-            let _ = self.file.set_len(start);
-            let _ = (&self.file).seek(SeekFrom::Start(start));
+        if let Err(e) = write_all_vectored(file, parts) {
+            let _ = file.set_len(start);
+            let _ = (&*file).seek(SeekFrom::Start(start));
             return Err(e.into());
         }
         let mut pos = start;
@@ -321,8 +358,11 @@ impl Segment {
                 self.log_path.display()
             )));
         }
+        if len == 0 {
+            return Ok(Vec::new());
+        }
         let mut buf = vec![0u8; len as usize];
-        self.file.read_exact_at(&mut buf, pos)?;
+        self.file()?.read_exact_at(&mut buf, pos)?;
         Ok(buf)
     }
 
@@ -350,7 +390,7 @@ impl Segment {
         while pos < self.size {
             let n = (self.size - pos).min(SCAN_CHUNK as u64) as usize;
             let chunk = buf.get_mut(..n).unwrap_or(&mut []);
-            self.file.read_exact_at(chunk, pos)?;
+            self.file()?.read_exact_at(chunk, pos)?;
             let mut off = 0usize;
             while let Some(header) = chunk.get(off..off + BATCH_HEADER_LEN) {
                 let h = BatchMeta::decode(header).ok_or_else(|| {
@@ -409,11 +449,11 @@ impl Segment {
     /// compaction can walk a closed segment without holding the partition's lock.
     pub(crate) fn reader(&self) -> io::Result<SegmentReader> {
         Ok(SegmentReader {
-            file: self.file.try_clone()?,
+            file: self.file()?.try_clone()?,
             size: self.size,
             path: self.log_path.clone(),
             identity: self.identity(),
-            modified: self.file.metadata()?.modified()?,
+            modified: self.file()?.metadata()?.modified()?,
         })
     }
 
@@ -497,7 +537,7 @@ impl Segment {
     /// fsyncs the log and its indexes if anything was written since the last sync.
     pub(crate) fn sync(&mut self) -> io::Result<()> {
         if self.dirty {
-            self.file.sync_data()?;
+            self.file()?.sync_data()?;
             self.index.sync()?;
             self.time_index.sync()?;
             self.dirty = false;
@@ -550,7 +590,7 @@ impl Segment {
     pub(crate) fn retention_timestamp(&self) -> i64 {
         match self.max_timestamp() {
             Some(ts) if ts >= 0 => ts,
-            _ => mtime_ms(&self.file),
+            _ => self.file.as_ref().map_or(self.created_ms, mtime_ms),
         }
     }
 }

@@ -585,3 +585,63 @@ proptest! {
         check(&log)?;
     }
 }
+
+#[test]
+fn a_new_log_creates_no_files_until_its_first_write() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("t-0");
+    let mut log = PartitionLog::open(&dir, LogConfig::default()).unwrap();
+    log.set_directory_marker("marker", b"id\n".to_vec());
+    // Reads, lookups, flushes and retention of the empty log leave the disk alone.
+    assert!(!log.has_directory());
+    assert!(log.read(0, 1024, 0, true).unwrap().records.is_empty());
+    assert_eq!(log.offset_for_timestamp(0).unwrap(), None);
+    assert_eq!(log.max_timestamp().unwrap(), None);
+    log.flush().unwrap();
+    assert_eq!(log.enforce_retention(i64::MAX).unwrap(), 0);
+    assert_eq!(log.delete_records_before(0).unwrap(), 0);
+    assert!(!dir.exists());
+    // The first append creates the directory, the marker and the segment's files.
+    log.append(&batch(2, 1_000, 10), 0, None).unwrap();
+    assert!(log.has_directory());
+    assert_eq!(fs::read(dir.join("marker")).unwrap(), b"id\n");
+    for ext in ["log", "index", "timeindex"] {
+        assert!(dir.join(format!("{:020}.{ext}", 0)).exists(), "{ext}");
+    }
+    drop(log);
+    let log = PartitionLog::open(&dir, LogConfig::default()).unwrap();
+    assert_eq!(log.log_end_offset(), 2);
+    assert_eq!(
+        batches(&log.read(0, 1 << 20, 2, true).unwrap().records),
+        vec![(0, 1)]
+    );
+}
+
+#[test]
+fn a_durable_log_creates_its_directory_on_first_write_too() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("t-1");
+    let config = LogConfig {
+        flush: FlushPolicy::EveryAppend,
+        ..LogConfig::default()
+    };
+    let mut log = PartitionLog::open(&dir, config).unwrap();
+    log.set_directory_marker("marker", b"id\n".to_vec());
+    log.append(&batch(1, 1_000, 10), 0, None).unwrap();
+    assert_eq!(fs::read(dir.join("marker")).unwrap(), b"id\n");
+    assert!(!dir.join("marker.tmp").exists());
+    assert_eq!(segment_files(&dir).len(), 1);
+}
+
+#[test]
+fn a_retired_log_never_creates_its_directory() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("t-2");
+    let mut log = PartitionLog::open(&dir, LogConfig::default()).unwrap();
+    log.retire();
+    assert!(log.append(&batch(1, 1_000, 10), 0, None).is_err());
+    assert!(!dir.exists());
+    assert_eq!(log.log_end_offset(), 0);
+    // Deleting a log that never had a directory succeeds.
+    log.delete().unwrap();
+}
