@@ -6,11 +6,11 @@
 
 mod common;
 
-use common::{call, connect, create_topic};
-use kafka_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
-use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use common::{
+    alter_configs, call, connect, create_topic, describe_configs, incremental_alter_configs,
+    ConfigOp,
+};
 use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
-use kafka_protocol::messages::incremental_alter_configs_request as incremental;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -51,9 +51,8 @@ fn s(v: &str) -> StrBytes {
 }
 
 /// One IncrementalAlterConfigs operation: config name, operation, value.
-type Op<'a> = (&'a str, i8, Option<&'a str>);
+type Op<'a> = ConfigOp<'a>;
 
-/// IncrementalAlterConfigs of one resource; its error code.
 async fn incremental(
     c: &mut TcpStream,
     resource_type: i8,
@@ -61,68 +60,16 @@ async fn incremental(
     ops: &[Op<'_>],
     validate_only: bool,
 ) -> i16 {
-    let configs = ops
-        .iter()
-        .map(|(k, op, v)| {
-            incremental::AlterableConfig::default()
-                .with_name(s(k))
-                .with_config_operation(*op)
-                .with_value(v.map(s))
-        })
-        .collect();
-    let r: IncrementalAlterConfigsResponse = call(
-        c,
-        ApiKey::IncrementalAlterConfigs,
-        1,
-        &IncrementalAlterConfigsRequest::default()
-            .with_validate_only(validate_only)
-            .with_resources(vec![incremental::AlterConfigsResource::default()
-                .with_resource_type(resource_type)
-                .with_resource_name(s(name))
-                .with_configs(configs)]),
-    )
-    .await;
-    assert_eq!(r.responses.len(), 1);
-    r.responses[0].error_code
+    incremental_alter_configs(c, resource_type, name, ops, validate_only).await
 }
 
 /// Legacy AlterConfigs of one BROKER resource (replaces its whole set); its error code.
 async fn replace(c: &mut TcpStream, name: &str, configs: &[(&str, &str)]) -> i16 {
-    let configs = configs
-        .iter()
-        .map(|(k, v)| {
-            AlterableConfig::default()
-                .with_name(s(k))
-                .with_value(Some(s(v)))
-        })
-        .collect();
-    let r: AlterConfigsResponse = call(
-        c,
-        ApiKey::AlterConfigs,
-        2,
-        &AlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
-            .with_resource_type(BROKER)
-            .with_resource_name(s(name))
-            .with_configs(configs)]),
-    )
-    .await;
-    r.responses[0].error_code
+    alter_configs(c, BROKER, name, configs).await
 }
 
 async fn describe(c: &mut TcpStream, resource_type: i8, name: &str) -> DescribeConfigsResult {
-    let r: DescribeConfigsResponse = call(
-        c,
-        ApiKey::DescribeConfigs,
-        4,
-        &DescribeConfigsRequest::default()
-            .with_include_synonyms(true)
-            .with_resources(vec![DescribeConfigsResource::default()
-                .with_resource_type(resource_type)
-                .with_resource_name(s(name))
-                .with_configuration_keys(None)]),
-    )
-    .await;
-    r.results.into_iter().next().unwrap()
+    describe_configs(c, resource_type, name).await
 }
 
 /// (value, source, synonym sources) of one described config.

@@ -88,3 +88,93 @@ pub async fn create_topic(stream: &mut TcpStream, name: &str) {
         resp.topics[0].error_message
     );
 }
+
+/// One IncrementalAlterConfigs operation: config name, operation (0 SET, 1 DELETE, 2 APPEND,
+/// 3 SUBTRACT), value.
+pub type ConfigOp<'a> = (&'a str, i8, Option<&'a str>);
+
+/// IncrementalAlterConfigs (v1) of one resource; its error code.
+pub async fn incremental_alter_configs(
+    c: &mut TcpStream,
+    resource_type: i8,
+    name: &str,
+    ops: &[ConfigOp<'_>],
+    validate_only: bool,
+) -> i16 {
+    use kafka_protocol::messages::incremental_alter_configs_request as incremental;
+    let configs = ops
+        .iter()
+        .map(|(k, op, v)| {
+            incremental::AlterableConfig::default()
+                .with_name(StrBytes::from_string(k.to_string()))
+                .with_config_operation(*op)
+                .with_value(v.map(|v| StrBytes::from_string(v.to_string())))
+        })
+        .collect();
+    let r: IncrementalAlterConfigsResponse = call(
+        c,
+        ApiKey::IncrementalAlterConfigs,
+        1,
+        &IncrementalAlterConfigsRequest::default()
+            .with_validate_only(validate_only)
+            .with_resources(vec![incremental::AlterConfigsResource::default()
+                .with_resource_type(resource_type)
+                .with_resource_name(StrBytes::from_string(name.to_string()))
+                .with_configs(configs)]),
+    )
+    .await;
+    assert_eq!(r.responses.len(), 1);
+    assert_eq!(r.responses[0].resource_type, resource_type);
+    r.responses[0].error_code
+}
+
+/// Legacy AlterConfigs (v2) of one resource, replacing its whole set; its error code.
+pub async fn alter_configs(
+    c: &mut TcpStream,
+    resource_type: i8,
+    name: &str,
+    configs: &[(&str, &str)],
+) -> i16 {
+    use kafka_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let configs = configs
+        .iter()
+        .map(|(k, v)| {
+            AlterableConfig::default()
+                .with_name(StrBytes::from_string(k.to_string()))
+                .with_value(Some(StrBytes::from_string(v.to_string())))
+        })
+        .collect();
+    let r: AlterConfigsResponse = call(
+        c,
+        ApiKey::AlterConfigs,
+        2,
+        &AlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(StrBytes::from_string(name.to_string()))
+            .with_configs(configs)]),
+    )
+    .await;
+    r.responses[0].error_code
+}
+
+/// DescribeConfigs (v4, with synonyms) of every config of one resource.
+pub async fn describe_configs(
+    c: &mut TcpStream,
+    resource_type: i8,
+    name: &str,
+) -> kafka_protocol::messages::describe_configs_response::DescribeConfigsResult {
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    let r: DescribeConfigsResponse = call(
+        c,
+        ApiKey::DescribeConfigs,
+        4,
+        &DescribeConfigsRequest::default()
+            .with_include_synonyms(true)
+            .with_resources(vec![DescribeConfigsResource::default()
+                .with_resource_type(resource_type)
+                .with_resource_name(StrBytes::from_string(name.to_string()))
+                .with_configuration_keys(None)]),
+    )
+    .await;
+    r.results.into_iter().next().expect("one result")
+}
