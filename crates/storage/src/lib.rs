@@ -87,6 +87,7 @@ mod header;
 mod index;
 mod index_file;
 mod log;
+mod read_buffer;
 mod scan;
 mod segment;
 mod time_index;

@@ -442,7 +442,7 @@ impl PartitionLog {
             });
         }
         let result = |records: Vec<u8>| ReadResult {
-            records: Bytes::from(records),
+            records: crate::read_buffer::into_bytes(records),
             log_start_offset: log_start,
             log_end_offset: log_end,
         };

@@ -361,8 +361,33 @@ impl Segment {
         if len == 0 {
             return Ok(Vec::new());
         }
-        let mut buf = vec![0u8; len as usize];
-        self.file()?.read_exact_at(&mut buf, pos)?;
+        let file = self.file()?;
+        let len = usize::try_from(len).map_err(|_| {
+            StorageError::Corrupt(format!("read of {len} bytes does not fit memory"))
+        })?;
+        // Fetches read up to megabytes here: into a reused buffer (see `read_buffer`), with
+        // pread straight into its unused capacity rather than zero-filling memory the read
+        // overwrites anyway.
+        let mut buf = crate::read_buffer::take(len);
+        while buf.len() < len {
+            let at = pos + buf.len() as u64;
+            let read = match rustix::io::pread(file, rustix::buffer::spare_capacity(&mut buf), at) {
+                Ok(read) => read,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(io::Error::from(e).into()),
+            };
+            if read == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "{} ends before {len} bytes at {pos}",
+                        self.log_path.display()
+                    ),
+                )
+                .into());
+            }
+        }
+        buf.truncate(len);
         Ok(buf)
     }
 
