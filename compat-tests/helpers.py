@@ -141,3 +141,35 @@ def kafka_error_code(exc: BaseException):
     if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
         return exc.args[0].code()
     return None
+
+
+# ---------------------------------------------------------------- configs (AdminClient)
+def config_source(entry) -> int:
+    """The wire code of a described ConfigEntry's source (an enum member or a plain int)."""
+    s = entry.source
+    return getattr(s, "value", s)
+
+
+def incremental_alter(a: AdminClient, resource_type, name: str, *ops, validate_only: bool = False):
+    """IncrementalAlterConfigs of one resource with (config, AlterConfigOpType, value) triples."""
+    from confluent_kafka.admin import ConfigEntry, ConfigResource
+    res = ConfigResource(resource_type, name, incremental_configs=[
+        ConfigEntry(k, v, incremental_operation=op) for k, op, v in ops
+    ])
+    return a.incremental_alter_configs([res], request_timeout=10,
+                                       validate_only=validate_only)[res].result(timeout=20)
+
+
+def describe_configs(a: AdminClient, resource_type, name: str) -> dict:
+    """{name: ConfigEntry} of one resource."""
+    from confluent_kafka.admin import ConfigResource
+    res = ConfigResource(resource_type, name)
+    return a.describe_configs([res], request_timeout=10)[res].result(timeout=20)
+
+
+def error_code_of(fn) -> int:
+    """The KafkaError code of the KafkaException that `fn()` raises (failing if none is)."""
+    import pytest
+    with pytest.raises(KafkaException) as ei:
+        fn()
+    return kafka_error_code(ei.value)

@@ -12,14 +12,8 @@ requests through its connection manager, as `kafka-configs.sh --entity-default` 
 from __future__ import annotations
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import (
-    AlterConfigOpType,
-    ConfigEntry,
-    ConfigResource,
-    ConfigSource,
-    ResourceType,
-)
+from confluent_kafka import KafkaError
+from confluent_kafka.admin import AlterConfigOpType, ConfigResource, ConfigSource, ResourceType
 
 from kafka.admin import KafkaAdminClient
 from kafka.protocol.admin import (
@@ -28,7 +22,16 @@ from kafka.protocol.admin import (
     IncrementalAlterConfigsRequest,
 )
 
-from helpers import admin, create_topic, kafka_error_code, produce_confluent, unique_topic
+from helpers import (
+    admin,
+    config_source,
+    create_topic,
+    describe_configs,
+    error_code_of,
+    incremental_alter,
+    produce_confluent,
+    unique_topic,
+)
 
 BROKER_ID = "1"  # the conftest broker runs with weir's default node id
 BROKER = 4  # ConfigResource type code
@@ -76,29 +79,15 @@ def cluster_default(broker):
     d.close()
 
 
-def src(entry) -> int:
-    s = entry.source
-    return getattr(s, "value", s)
+src = config_source
 
 
 def incremental(a, name: str, *ops, validate_only: bool = False):
     """IncrementalAlterConfigs of one BROKER resource with (config, op, value) triples."""
-    res = ConfigResource(ResourceType.BROKER, name, incremental_configs=[
-        ConfigEntry(k, v, incremental_operation=op) for k, op, v in ops
-    ])
-    return a.incremental_alter_configs([res], request_timeout=10,
-                                       validate_only=validate_only)[res].result(timeout=20)
+    return incremental_alter(a, ResourceType.BROKER, name, *ops, validate_only=validate_only)
 
 
-def describe(a, resource_type, name: str):
-    res = ConfigResource(resource_type, name)
-    return a.describe_configs([res], request_timeout=10)[res].result(timeout=20)
-
-
-def error_code_of(fn) -> int:
-    with pytest.raises(KafkaException) as ei:
-        fn()
-    return kafka_error_code(ei.value)
+describe = describe_configs
 
 
 def test_cluster_default_and_per_broker_values_reach_topics(broker, cluster_default):

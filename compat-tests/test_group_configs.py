@@ -10,42 +10,31 @@ from __future__ import annotations
 import time
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import (
-    AlterConfigOpType,
-    ConfigEntry,
-    ConfigResource,
-    ConfigSource,
-    ResourceType,
-)
+from confluent_kafka import KafkaError
+from confluent_kafka.admin import AlterConfigOpType, ConfigResource, ConfigSource, ResourceType
 
-from helpers import admin, create_topic, kafka_error_code, unique_topic
+from helpers import (
+    admin,
+    config_source,
+    create_topic,
+    describe_configs,
+    error_code_of,
+    incremental_alter,
+    unique_topic,
+)
 
 GROUP_CONFIG_SOURCE = 8  # ConfigSource.GROUP_CONFIG on the wire
 
 
-def src(entry) -> int:
-    s = entry.source
-    return getattr(s, "value", s)
+src = config_source
 
 
 def incremental(a, group: str, *ops, validate_only: bool = False):
-    res = ConfigResource(ResourceType.GROUP, group, incremental_configs=[
-        ConfigEntry(k, v, incremental_operation=op) for k, op, v in ops
-    ])
-    return a.incremental_alter_configs([res], request_timeout=10,
-                                       validate_only=validate_only)[res].result(timeout=20)
+    return incremental_alter(a, ResourceType.GROUP, group, *ops, validate_only=validate_only)
 
 
 def describe(a, group: str) -> dict:
-    res = ConfigResource(ResourceType.GROUP, group)
-    return a.describe_configs([res], request_timeout=10)[res].result(timeout=20)
-
-
-def error_code_of(fn) -> int:
-    with pytest.raises(KafkaException) as ei:
-        fn()
-    return kafka_error_code(ei.value)
+    return describe_configs(a, ResourceType.GROUP, group)
 
 
 def test_set_describe_delete_and_restart(broker):

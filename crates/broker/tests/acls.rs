@@ -5,18 +5,16 @@
 
 mod common;
 
-use common::{call, connect, create_topic};
+use common::{call, connect, create_topic, produce_value};
 use kafka_protocol::messages::create_acls_request::AclCreation;
 use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use tokio::net::TcpStream;
 use weir_broker::config::BrokerConfig;
 use weir_broker::{start, RunningBroker};
-use weir_protocol::record_batch::build_test_batch;
 
 const TOPIC: i8 = 2;
 const GROUP: i8 = 3;
@@ -182,22 +180,7 @@ async fn acls_are_created_described_deleted_and_survive_a_restart() {
 }
 
 async fn produce(c: &mut TcpStream, topic: &str) -> i16 {
-    let batch = bytes::Bytes::from(build_test_batch(0, &[(None, Some(&b"v"[..]), 0)]));
-    let r: ProduceResponse = call(
-        c,
-        ApiKey::Produce,
-        9,
-        &ProduceRequest::default()
-            .with_acks(1)
-            .with_timeout_ms(5000)
-            .with_topic_data(vec![TopicProduceData::default()
-                .with_name(TopicName(s(topic)))
-                .with_partition_data(vec![PartitionProduceData::default()
-                    .with_index(0)
-                    .with_records(Some(batch))])]),
-    )
-    .await;
-    r.responses[0].partition_responses[0].error_code
+    produce_value(c, topic, b"v").await
 }
 
 async fn fetch(c: &mut TcpStream, topic: &str) -> i16 {

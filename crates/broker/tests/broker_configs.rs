@@ -7,17 +7,13 @@
 mod common;
 
 use common::{
-    alter_configs, call, connect, create_topic, describe_configs, incremental_alter_configs,
-    ConfigOp,
+    alter_configs, connect, create_topic, describe_configs, incremental_alter_configs,
+    produce_value, ConfigOp,
 };
 use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
 use tokio::net::TcpStream;
 use weir_broker::config::BrokerConfig;
 use weir_broker::{start, RunningBroker};
-use weir_protocol::record_batch::build_test_batch;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -44,10 +40,6 @@ async fn broker(dir: &std::path::Path) -> RunningBroker {
         .topic_defaults
         .insert("segment.ms".to_string(), "3600000".to_string());
     start(config).await.unwrap()
-}
-
-fn s(v: &str) -> StrBytes {
-    StrBytes::from_string(v.to_string())
 }
 
 /// One IncrementalAlterConfigs operation: config name, operation, value.
@@ -229,23 +221,7 @@ async fn topic_defaults_follow_dynamic_broker_configs() {
 }
 
 async fn produce(c: &mut TcpStream, topic: &str, value_len: usize) -> i16 {
-    let value = vec![b'x'; value_len];
-    let batch = bytes::Bytes::from(build_test_batch(0, &[(None, Some(&value[..]), 0)]));
-    let r: ProduceResponse = call(
-        c,
-        ApiKey::Produce,
-        9,
-        &ProduceRequest::default()
-            .with_acks(1)
-            .with_timeout_ms(5000)
-            .with_topic_data(vec![TopicProduceData::default()
-                .with_name(TopicName(s(topic)))
-                .with_partition_data(vec![PartitionProduceData::default()
-                    .with_index(0)
-                    .with_records(Some(batch))])]),
-    )
-    .await;
-    r.responses[0].partition_responses[0].error_code
+    produce_value(c, topic, &vec![b'x'; value_len]).await
 }
 
 #[tokio::test]

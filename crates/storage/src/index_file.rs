@@ -26,6 +26,17 @@ pub(crate) struct IndexFile<E> {
     written: usize,
 }
 
+/// Opens `path` for reading and writing as a new, empty file (truncating a leftover): how the
+/// files of a new segment are made.
+pub(crate) fn create_truncated(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+}
+
 impl<E: IndexEntry> IndexFile<E> {
     /// Creates (or truncates) the file so that it holds exactly `entries`.
     pub(crate) fn create(path: &Path, entries: Vec<E>) -> io::Result<Self> {
@@ -55,13 +66,7 @@ impl<E: IndexEntry> IndexFile<E> {
         if self.file.is_some() {
             return Ok(());
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&self.path)?;
-        self.file = Some(file);
+        self.file = Some(create_truncated(&self.path)?);
         self.written = 0;
         self.write_pending()
     }

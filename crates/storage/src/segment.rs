@@ -118,12 +118,7 @@ impl Segment {
         if self.file.is_some() {
             return Ok(());
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&self.log_path)?;
+        let file = crate::index_file::create_truncated(&self.log_path)?;
         self.index.create_file()?;
         self.time_index.create_file()?;
         self.file = Some(file);
