@@ -52,7 +52,7 @@ pub fn recover(broker: &Broker) -> Result<(), weir_storage::StorageError> {
     )?;
     if reads > 0 {
         tracing::info!(
-            groups = broker.groups.list(&[]).len(),
+            groups = broker.groups.list(&BrokerOffsetsLog(broker), &[]).len(),
             "recovered groups from {OFFSETS_TOPIC}"
         );
     }

@@ -100,6 +100,24 @@ impl GroupCoordinator {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Locks a shard and first applies every deadline of it that has passed by `now`, so a
+    /// request sees the groups as they are at its arrival, however late the timer task runs:
+    /// a session that lapsed before a DeleteGroups or Heartbeat is over for that request too.
+    fn current_cell(
+        &self,
+        partition: i32,
+        now: Now,
+        log: &dyn OffsetsLog,
+    ) -> MutexGuard<'_, ShardCell> {
+        let mut cell = self.cell(partition);
+        if cell.shard.next_deadline().is_some_and(|d| d <= now.instant) {
+            for (group, fx) in cell.shard.tick(now) {
+                self.finish(&mut cell, partition, &group, fx, log);
+            }
+        }
+        cell
+    }
+
     /// Replays stored batches of one partition (start-up recovery). A batch or record that
     /// does not decode is skipped with a warning; the rest still apply. Records of a
     /// transactional batch stay pending for its producer until that producer's marker (a
@@ -167,9 +185,10 @@ impl GroupCoordinator {
     pub async fn join(&self, log: &dyn OffsetsLog, req: JoinRequest) -> JoinResponse {
         let partition = self.partition_for(&req.group_id);
         let waiter = {
-            let mut cell = self.cell(partition);
+            let now = Now::current();
+            let mut cell = self.current_cell(partition, now, log);
             let mut fx = Effects::default();
-            let reply = cell.shard.join(&req, Now::current(), &mut fx);
+            let reply = cell.shard.join(&req, now, &mut fx);
             let waiter = match reply {
                 Reply::Done(r) => Err(r),
                 Reply::Pending { member_id } => {
@@ -195,9 +214,10 @@ impl GroupCoordinator {
     pub async fn sync(&self, log: &dyn OffsetsLog, req: SyncRequest) -> SyncResponse {
         let partition = self.partition_for(&req.group_id);
         let waiter = {
-            let mut cell = self.cell(partition);
+            let now = Now::current();
+            let mut cell = self.current_cell(partition, now, log);
             let mut fx = Effects::default();
-            let reply = cell.shard.sync(&req, Now::current(), &mut fx);
+            let reply = cell.shard.sync(&req, now, &mut fx);
             let waiter = match reply {
                 Reply::Done(r) => Err(r),
                 Reply::Pending { member_id } => {
@@ -228,11 +248,10 @@ impl GroupCoordinator {
         partitions: &dyn Fn(&str) -> Option<i32>,
     ) -> CgHeartbeatResponse {
         let partition = self.partition_for(&req.group_id);
-        let mut cell = self.cell(partition);
+        let now = Now::current();
+        let mut cell = self.current_cell(partition, now, log);
         let new_id = || uuid::Uuid::new_v4().to_string();
-        let (resp, records) =
-            cell.shard
-                .consumer_heartbeat(req, partitions, &new_id, Now::current());
+        let (resp, records) = cell.shard.consumer_heartbeat(req, partitions, &new_id, now);
         if !records.is_empty() {
             if let Err(e) = append(log, partition, &records) {
                 tracing::error!(group = %req.group_id, error = %e, "consumer group state not persisted");
@@ -276,12 +295,18 @@ impl GroupCoordinator {
     }
 
     /// Heartbeat.
-    pub fn heartbeat(&self, group: &str, who: &MemberRef) -> Option<ResponseError> {
+    pub fn heartbeat(
+        &self,
+        log: &dyn OffsetsLog,
+        group: &str,
+        who: &MemberRef,
+    ) -> Option<ResponseError> {
         let partition = self.partition_for(group);
+        let now = Now::current();
         let result = self
-            .cell(partition)
+            .current_cell(partition, now, log)
             .shard
-            .heartbeat(group, who, Now::current());
+            .heartbeat(group, who, now);
         self.wake.notify_one();
         result
     }
@@ -294,9 +319,10 @@ impl GroupCoordinator {
         members: &[MemberRef],
     ) -> Result<Vec<Option<ResponseError>>, ResponseError> {
         let partition = self.partition_for(group);
-        let mut cell = self.cell(partition);
+        let now = Now::current();
+        let mut cell = self.current_cell(partition, now, log);
         let mut fx = Effects::default();
-        let result = cell.shard.leave(group, members, Now::current(), &mut fx);
+        let result = cell.shard.leave(group, members, now, &mut fx);
         self.finish(&mut cell, partition, group, fx, log);
         drop(cell);
         self.wake.notify_one();
@@ -314,7 +340,7 @@ impl GroupCoordinator {
     ) -> Vec<(String, i32, Option<ResponseError>)> {
         let partition = self.partition_for(group);
         let now = Now::current();
-        let mut cell = self.cell(partition);
+        let mut cell = self.current_cell(partition, now, log);
         let mut plan = cell.shard.commit(group, who, partitions, now);
         if !plan.records.is_empty() {
             match append(log, partition, &plan.records) {
@@ -369,7 +395,7 @@ impl GroupCoordinator {
         }
         let partition = self.partition_for(group);
         let now = Now::current();
-        let mut cell = self.cell(partition);
+        let mut cell = self.current_cell(partition, now, log);
         let mut plan = cell.shard.commit_transactional(group, who, partitions, now);
         if !plan.records.is_empty() {
             let appended =
@@ -428,14 +454,14 @@ impl GroupCoordinator {
         partitions: &[(String, i32)],
     ) -> Result<Vec<Option<ResponseError>>, ResponseError> {
         let partition = self.partition_for(group);
-        let mut cell = self.cell(partition);
+        let now = Now::current();
+        let mut cell = self.current_cell(partition, now, log);
         let (errors, records) = cell.shard.delete_offsets(group, partitions)?;
         if !records.is_empty() {
             append(log, partition, &records).map_err(|e| {
                 tracing::error!(group, error = %e, "offset deletion not persisted");
                 ResponseError::CoordinatorNotAvailable
             })?;
-            let now = Now::current();
             for r in &records {
                 cell.shard.replay(r, now);
             }
@@ -444,24 +470,28 @@ impl GroupCoordinator {
     }
 
     /// ListGroups over every shard.
-    pub fn list(&self, states: &[String]) -> Vec<ListedGroup> {
+    pub fn list(&self, log: &dyn OffsetsLog, states: &[String]) -> Vec<ListedGroup> {
+        let now = Now::current();
         let mut out = Vec::new();
         for p in 0..self.partitions() {
-            out.extend(self.cell(p).shard.list(states));
+            out.extend(self.current_cell(p, now, log).shard.list(states));
         }
         out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         out
     }
 
     /// DescribeGroups for one group; `None` if unknown.
-    pub fn describe(&self, group: &str) -> Option<DescribedGroup> {
-        self.cell(self.partition_for(group)).shard.describe(group)
+    pub fn describe(&self, log: &dyn OffsetsLog, group: &str) -> Option<DescribedGroup> {
+        self.current_cell(self.partition_for(group), Now::current(), log)
+            .shard
+            .describe(group)
     }
 
     /// DeleteGroups for one group.
     pub fn delete_group(&self, log: &dyn OffsetsLog, group: &str) -> Option<ResponseError> {
         let partition = self.partition_for(group);
-        let mut cell = self.cell(partition);
+        let now = Now::current();
+        let mut cell = self.current_cell(partition, now, log);
         let records = match cell.shard.delete_group(group) {
             Ok(r) => r,
             Err(e) => return Some(e),
@@ -470,7 +500,6 @@ impl GroupCoordinator {
             tracing::error!(group, error = %e, "group deletion not persisted");
             return Some(ResponseError::CoordinatorNotAvailable);
         }
-        let now = Now::current();
         for r in &records {
             cell.shard.replay(r, now);
         }
@@ -481,13 +510,7 @@ impl GroupCoordinator {
     pub fn tick(&self, log: &dyn OffsetsLog) {
         let now = Now::current();
         for p in 0..self.partitions() {
-            let mut cell = self.cell(p);
-            if cell.shard.next_deadline().is_none_or(|d| d > now.instant) {
-                continue;
-            }
-            for (group, fx) in cell.shard.tick(now) {
-                self.finish(&mut cell, p, &group, fx, log);
-            }
+            drop(self.current_cell(p, now, log));
         }
     }
 
@@ -666,7 +689,7 @@ mod tests {
             generation_id: 1,
         };
         assert_eq!(
-            c.heartbeat("g", &who_a),
+            c.heartbeat(&*log, "g", &who_a),
             Some(ResponseError::RebalanceInProgress)
         );
         let a2 = c.join(&*log, join_req("g", &a.member_id)).await;
@@ -677,13 +700,76 @@ mod tests {
         // Nobody syncs or heartbeats any more: both expire after the session timeout and the
         // group ends up empty, without anyone calling in.
         tokio::time::sleep(Duration::from_secs(7)).await;
-        let d = c.describe("g").unwrap();
+        let d = c.describe(&*log, "g").unwrap();
         assert_eq!(d.state, "Empty");
         timers.abort();
         // Stable at generation 1, then Empty: both recorded.
         assert!(log.0.lock().unwrap().len() >= 2);
         let p = c.partition_for("g");
         assert!(log.0.lock().unwrap().iter().all(|(part, _)| *part == p));
+    }
+
+    /// librdkafka's 0081 closes static members (their last contact is the OffsetCommit of
+    /// close) and sends DeleteGroups once the session has passed: the request must find the
+    /// group empty even when the timer task has not run yet.
+    #[tokio::test(start_paused = true)]
+    async fn requests_see_sessions_that_lapsed_before_the_timer_ran() {
+        let c = Arc::new(GroupCoordinator::new(GroupConfig::default(), 3));
+        let log = Arc::new(MemLog::default());
+        let timers = {
+            let (c, log) = (c.clone(), log.clone());
+            tokio::spawn(async move { c.run_timers(&*log).await })
+        };
+        let static_join = |member: &str| JoinRequest {
+            group_instance_id: Some("i0".into()),
+            ..join_req("g", member)
+        };
+        let mut joined = c.join(&*log, static_join("")).await;
+        if joined.error == Some(ResponseError::MemberIdRequired) {
+            joined = c.join(&*log, static_join(&joined.member_id)).await;
+        }
+        assert_eq!(joined.error, None);
+        let sync = SyncRequest {
+            group_id: "g".into(),
+            generation_id: joined.generation_id,
+            member_id: joined.member_id.clone(),
+            group_instance_id: Some("i0".into()),
+            assignments: vec![(joined.member_id.clone(), Bytes::from_static(b"A"))],
+            ..Default::default()
+        };
+        assert_eq!(c.sync(&*log, sync).await.error, None);
+        // From here on only requests move the group: no timer task.
+        timers.abort();
+
+        let who = MemberRef {
+            member_id: joined.member_id.clone(),
+            group_instance_id: Some("i0".into()),
+            generation_id: joined.generation_id,
+        };
+        let offset = CommitPartition {
+            topic: "t".into(),
+            partition: 0,
+            offset: 100,
+            leader_epoch: -1,
+            metadata: None,
+        };
+        let committed = c.commit(&*log, "g", &who, &[offset]);
+        assert_eq!(committed[0].2, None);
+        let session = Duration::from_millis(join_req("g", "").session_timeout_ms as u64);
+
+        tokio::time::advance(session - Duration::from_millis(1)).await;
+        assert_eq!(
+            c.delete_group(&*log, "g"),
+            Some(ResponseError::NonEmptyGroup),
+            "the commit kept the session alive"
+        );
+        tokio::time::advance(Duration::from_millis(2)).await;
+        assert_eq!(c.describe(&*log, "g").map(|d| d.state), Some("Empty"));
+        assert_eq!(
+            c.heartbeat(&*log, "g", &who),
+            Some(ResponseError::UnknownMemberId)
+        );
+        assert_eq!(c.delete_group(&*log, "g"), None);
     }
 
     #[tokio::test(start_paused = true)]
@@ -717,7 +803,7 @@ mod tests {
         let got = restarted.fetch_offsets("g", None, false);
         assert_eq!(got[0].offset, 42);
         assert_eq!(
-            restarted.list(&[]).len(),
+            restarted.list(&log, &[]).len(),
             1,
             "a join phase alone is not persisted"
         );

@@ -11,6 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 use weir_metadata::{AclOperation, ResourceType};
 
 use crate::broker::Broker;
+use crate::offsets_topic::BrokerOffsetsLog;
 use crate::router::RequestContext;
 
 /// Answers DescribeGroups.
@@ -46,7 +47,7 @@ pub async fn handle(
             } else {
                 base
             };
-            let Some(g) = broker.groups.describe(&id.0) else {
+            let Some(g) = broker.groups.describe(&BrokerOffsetsLog(broker), &id.0) else {
                 return base.with_group_state(StrBytes::from_static_str("Dead"));
             };
             let members = g

@@ -10,6 +10,7 @@ use weir_group::types::MemberRef;
 use weir_metadata::{AclOperation, ResourceType};
 
 use crate::broker::Broker;
+use crate::offsets_topic::BrokerOffsetsLog;
 use crate::router::RequestContext;
 
 /// Answers Heartbeat.
@@ -32,6 +33,8 @@ pub async fn handle(
         group_instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
         generation_id: request.generation_id,
     };
-    let error = broker.groups.heartbeat(&request.group_id.0, &who);
+    let error = broker
+        .groups
+        .heartbeat(&BrokerOffsetsLog(broker), &request.group_id.0, &who);
     HeartbeatResponse::default().with_error_code(error.map_or(0, |e| e.code()))
 }

@@ -10,6 +10,7 @@ use kafka_protocol::protocol::StrBytes;
 use weir_metadata::{AclOperation, ResourceType};
 
 use crate::broker::Broker;
+use crate::offsets_topic::BrokerOffsetsLog;
 use crate::router::RequestContext;
 
 /// Answers ListGroups.
@@ -34,7 +35,7 @@ pub async fn handle(
     let describe_all = broker.allows_cluster(ctx, AclOperation::Describe);
     let groups: Vec<_> = broker
         .groups
-        .list(&states)
+        .list(&BrokerOffsetsLog(broker), &states)
         .into_iter()
         .filter(|g| type_wanted(g.group_type))
         // DESCRIBE on the cluster lists every group; otherwise those the principal may
