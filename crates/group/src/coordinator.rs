@@ -648,6 +648,12 @@ mod tests {
         assert!((0..50).contains(&partition_for("\u{1F600}group", 50)));
     }
 
+    /// Runs the coordinator's timer task, as the broker does; abort the handle to stop it.
+    fn spawn_timers(c: &Arc<GroupCoordinator>, log: &Arc<MemLog>) -> tokio::task::JoinHandle<()> {
+        let (c, log) = (c.clone(), log.clone());
+        tokio::spawn(async move { c.run_timers(&*log).await })
+    }
+
     async fn join_twice(c: &GroupCoordinator, log: &dyn OffsetsLog, group: &str) -> JoinResponse {
         let first = c.join(log, join_req(group, "")).await;
         assert_eq!(first.error, Some(ResponseError::MemberIdRequired));
@@ -658,10 +664,7 @@ mod tests {
     async fn waiting_join_is_answered_and_a_silent_member_expires() {
         let c = Arc::new(GroupCoordinator::new(GroupConfig::default(), 3));
         let log = Arc::new(MemLog::default());
-        let timers = {
-            let (c, log) = (c.clone(), log.clone());
-            tokio::spawn(async move { c.run_timers(&*log).await })
-        };
+        let timers = spawn_timers(&c, &log);
         let a = join_twice(&c, &*log, "g").await;
         assert_eq!(a.error, None);
         assert_eq!(a.generation_id, 1);
@@ -716,10 +719,7 @@ mod tests {
     async fn requests_see_sessions_that_lapsed_before_the_timer_ran() {
         let c = Arc::new(GroupCoordinator::new(GroupConfig::default(), 3));
         let log = Arc::new(MemLog::default());
-        let timers = {
-            let (c, log) = (c.clone(), log.clone());
-            tokio::spawn(async move { c.run_timers(&*log).await })
-        };
+        let timers = spawn_timers(&c, &log);
         let static_join = |member: &str| JoinRequest {
             group_instance_id: Some("i0".into()),
             ..join_req("g", member)
@@ -823,10 +823,7 @@ mod tests {
         };
         let c = Arc::new(GroupCoordinator::new(config, 3));
         let log = Arc::new(MemLog::default());
-        let timers = {
-            let (c, log) = (c.clone(), log.clone());
-            tokio::spawn(async move { c.run_timers(&*log).await })
-        };
+        let timers = spawn_timers(&c, &log);
         let parts = |t: &str| (t == "t").then_some(4);
         let join = |member: &str| CgHeartbeat {
             group_id: "cg".into(),
