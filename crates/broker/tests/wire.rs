@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,7 +17,7 @@ use weir_protocol::record_batch::build_test_batch;
 
 mod common;
 
-use common::{call, connect, create_topic, frame, read_frame, TIMEOUT};
+use common::{call, connect, create_topic, frame, produce_request, read_frame, TIMEOUT};
 
 async fn broker(dir: &std::path::Path) -> RunningBroker {
     let config = BrokerConfig::for_dir("127.0.0.1:0", dir).unwrap();
@@ -47,17 +46,6 @@ async fn assert_closed(stream: &mut TcpStream) {
         matches!(n, Ok(0) | Err(_)),
         "connection should be closed, read {n:?}"
     );
-}
-
-fn produce_request(topic: &str, records: Bytes) -> ProduceRequest {
-    ProduceRequest::default()
-        .with_acks(1)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(records))])])
 }
 
 fn fetch_request(topic: &str, offset: i64, max_wait_ms: i32) -> FetchRequest {

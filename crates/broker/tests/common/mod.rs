@@ -179,27 +179,26 @@ pub async fn describe_configs(
     r.results.into_iter().next().expect("one result")
 }
 
+/// A Produce request (acks=1) of `records` to partition 0 of `topic`.
+pub fn produce_request(topic: &str, records: Bytes) -> ProduceRequest {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(records))])])
+}
+
 /// Produces one record with `value` to partition 0 of `topic` (acks=1, Produce v9); the
 /// partition's error code.
 pub async fn produce_value(stream: &mut TcpStream, topic: &str, value: &[u8]) -> i16 {
-    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
     let batch = Bytes::from(weir_protocol::record_batch::build_test_batch(
         0,
         &[(None, Some(value), 0)],
     ));
-    let r: ProduceResponse = call(
-        stream,
-        ApiKey::Produce,
-        9,
-        &ProduceRequest::default()
-            .with_acks(1)
-            .with_timeout_ms(5000)
-            .with_topic_data(vec![TopicProduceData::default()
-                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-                .with_partition_data(vec![PartitionProduceData::default()
-                    .with_index(0)
-                    .with_records(Some(batch))])]),
-    )
-    .await;
+    let r: ProduceResponse = call(stream, ApiKey::Produce, 9, &produce_request(topic, batch)).await;
     r.responses[0].partition_responses[0].error_code
 }
