@@ -64,6 +64,8 @@ impl Broker {
             consumer_session_timeout_ms: config.group_consumer_session_timeout_ms,
             consumer_heartbeat_interval_ms: config.group_consumer_heartbeat_interval_ms,
             initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
+            offsets_retention_ms: config.offsets_retention_ms,
+            offsets_retention_check_interval_ms: config.offsets_retention_check_interval_ms,
             ..GroupConfig::default()
         };
         let groups = GroupCoordinator::new(group_config, offsets_partitions);

@@ -81,6 +81,14 @@ pub struct Args {
     /// (group.initial.rebalance.delay.ms) [default: 3000].
     #[arg(long, env = "WEIR_GROUP_INITIAL_REBALANCE_DELAY_MS")]
     pub group_initial_rebalance_delay_ms: Option<u64>,
+    /// How long committed offsets of an empty group (or of a topic a live group no longer
+    /// consumes) are kept, in minutes (offsets.retention.minutes) [default: 10080, 7 days].
+    #[arg(long, env = "WEIR_OFFSETS_RETENTION_MINUTES")]
+    pub offsets_retention_minutes: Option<u32>,
+    /// How often expired committed offsets are deleted, in ms
+    /// (offsets.retention.check.interval.ms) [default: 600000].
+    #[arg(long, env = "WEIR_OFFSETS_RETENTION_CHECK_INTERVAL_MS")]
+    pub offsets_retention_check_interval_ms: Option<u64>,
     /// Partitions of the internal `__transaction_state` topic when it is first created
     /// (transaction.state.log.num.partitions) [default: 50].
     #[arg(long, env = "WEIR_TRANSACTION_STATE_PARTITIONS")]
@@ -146,6 +154,8 @@ pub struct FileConfig {
     group_consumer_session_timeout_ms: Option<i32>,
     group_consumer_heartbeat_interval_ms: Option<i32>,
     group_initial_rebalance_delay_ms: Option<u64>,
+    offsets_retention_minutes: Option<u32>,
+    offsets_retention_check_interval_ms: Option<u64>,
     transaction_state_partitions: Option<i32>,
     transaction_max_timeout_ms: Option<i32>,
     transaction_timeout_check_interval_ms: Option<u64>,
@@ -248,6 +258,10 @@ pub struct BrokerConfig {
     pub group_consumer_heartbeat_interval_ms: i32,
     /// group.initial.rebalance.delay.ms
     pub group_initial_rebalance_delay_ms: u64,
+    /// offsets.retention.minutes, in ms.
+    pub offsets_retention_ms: i64,
+    /// offsets.retention.check.interval.ms
+    pub offsets_retention_check_interval_ms: u64,
     /// transaction.state.log.num.partitions: partitions of `__transaction_state` when created.
     pub transaction_state_partitions: i32,
     /// transaction.max.timeout.ms
@@ -434,6 +448,17 @@ impl BrokerConfig {
                 .group_initial_rebalance_delay_ms
                 .or(file.group_initial_rebalance_delay_ms)
                 .unwrap_or(3_000),
+            offsets_retention_ms: i64::from(
+                args.offsets_retention_minutes
+                    .or(file.offsets_retention_minutes)
+                    .unwrap_or(7 * 24 * 60)
+                    .max(1),
+            ) * 60_000,
+            offsets_retention_check_interval_ms: args
+                .offsets_retention_check_interval_ms
+                .or(file.offsets_retention_check_interval_ms)
+                .unwrap_or(600_000)
+                .max(1),
             transaction_state_partitions,
             transaction_max_timeout_ms,
             transaction_timeout_check_interval_ms: args

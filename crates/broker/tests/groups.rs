@@ -1,6 +1,8 @@
 //! In-process wire tests of consumer groups: the classic join/sync/heartbeat/leave cycle over
 //! TCP at every served version, a JoinGroup that waits without holding up other connections,
-//! and group state and committed offsets recovered from `__consumer_offsets` after a restart.
+//! a batched LeaveGroup, the answers about groups that do not exist, offsets committed with
+//! their own retention time, and group state and committed offsets recovered from
+//! `__consumer_offsets` after a restart.
 //! Real-client coverage lives in compat-tests/test_groups_*.py.
 
 use std::time::Duration;
@@ -278,6 +280,149 @@ async fn a_waiting_join_does_not_hold_up_other_connections() {
         rejoined.members.len() + b_joined.members.len(),
         2,
         "only the leader sees members"
+    );
+
+    // Both leave in one batched LeaveGroup (v3+, as the admin client's removeMembers sends),
+    // with a third identity that is not a member: per-member answers, and the group is empty.
+    let left: LeaveGroupResponse = call(
+        &mut other,
+        ApiKey::LeaveGroup,
+        5,
+        &LeaveGroupRequest::default()
+            .with_group_id(GroupId(s("g")))
+            .with_members(vec![
+                MemberIdentity::default().with_member_id(joined.member_id.clone()),
+                MemberIdentity::default().with_member_id(b_joined.member_id.clone()),
+                MemberIdentity::default().with_member_id(s("not-a-member")),
+            ]),
+    )
+    .await;
+    assert_eq!(left.error_code, 0);
+    let codes: Vec<i16> = left.members.iter().map(|m| m.error_code).collect();
+    assert_eq!(
+        codes,
+        vec![0, 0, 25],
+        "the unknown one gets UNKNOWN_MEMBER_ID"
+    );
+    let described: DescribeGroupsResponse = call(
+        &mut other,
+        ApiKey::DescribeGroups,
+        5,
+        &DescribeGroupsRequest::default().with_groups(vec![GroupId(s("g"))]),
+    )
+    .await;
+    assert_eq!(described.groups[0].group_state.as_str(), "Empty");
+    assert!(described.groups[0].members.is_empty());
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_that_do_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let mut c = connect(&b).await;
+    create_topic(&mut c, "t").await;
+    let described: DescribeGroupsResponse = call(
+        &mut c,
+        ApiKey::DescribeGroups,
+        5,
+        &DescribeGroupsRequest::default().with_groups(vec![GroupId(s("nobody"))]),
+    )
+    .await;
+    let d = &described.groups[0];
+    assert_eq!(
+        (d.error_code, d.group_state.as_str()),
+        (0, "Dead"),
+        "up to v5, Kafka describes an unknown group as Dead"
+    );
+    let deleted: OffsetDeleteResponse = call(
+        &mut c,
+        ApiKey::OffsetDelete,
+        0,
+        &OffsetDeleteRequest::default()
+            .with_group_id(GroupId(s("nobody")))
+            .with_topics(vec![
+                offset_delete_request::OffsetDeleteRequestTopic::default()
+                    .with_name(TopicName(s("t")))
+                    .with_partitions(vec![
+                        offset_delete_request::OffsetDeleteRequestPartition::default()
+                            .with_partition_index(0),
+                    ]),
+            ]),
+    )
+    .await;
+    assert_eq!(deleted.error_code, 69, "GROUP_ID_NOT_FOUND");
+    let hb: HeartbeatResponse = call(
+        &mut c,
+        ApiKey::Heartbeat,
+        4,
+        &HeartbeatRequest::default()
+            .with_group_id(GroupId(s("nobody")))
+            .with_generation_id(1)
+            .with_member_id(s("m")),
+    )
+    .await;
+    assert_eq!(hb.error_code, 25, "UNKNOWN_MEMBER_ID");
+    let gone: DeleteGroupsResponse = call(
+        &mut c,
+        ApiKey::DeleteGroups,
+        2,
+        &DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("nobody"))]),
+    )
+    .await;
+    assert_eq!(gone.results[0].error_code, 69, "GROUP_ID_NOT_FOUND");
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_committed_with_a_retention_time_expire_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = BrokerConfig::for_dir("127.0.0.1:0", dir.path()).unwrap();
+    config.offsets_topic_partitions = 5;
+    config.offsets_retention_check_interval_ms = 50;
+    let b = start(config).await.unwrap();
+    let mut c = connect(&b).await;
+    create_topic(&mut c, "t").await;
+    // A simple commit (no member) at v2 with retention_time_ms 200, one at v8 without.
+    let short: OffsetCommitResponse = call(
+        &mut c,
+        ApiKey::OffsetCommit,
+        2,
+        &commit_request("short", &s(""), -1, 5).with_retention_time_ms(200),
+    )
+    .await;
+    let kept: OffsetCommitResponse = call(
+        &mut c,
+        ApiKey::OffsetCommit,
+        8,
+        &commit_request("kept", &s(""), -1, 6),
+    )
+    .await;
+    assert_eq!(short.topics[0].partitions[0].error_code, 0);
+    assert_eq!(kept.topics[0].partitions[0].error_code, 0);
+    let committed = |group: &'static str| {
+        OffsetFetchRequest::default()
+            .with_group_id(GroupId(s(group)))
+            .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+                .with_name(TopicName(s("t")))
+                .with_partition_indexes(vec![0])]))
+    };
+    let mut last = 5;
+    for _ in 0..100 {
+        let fetched: OffsetFetchResponse =
+            call(&mut c, ApiKey::OffsetFetch, 7, &committed("short")).await;
+        last = fetched.topics[0].partitions[0].committed_offset;
+        if last == -1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(last, -1, "the offset with a 200 ms retention expired");
+    let fetched: OffsetFetchResponse =
+        call(&mut c, ApiKey::OffsetFetch, 7, &committed("kept")).await;
+    assert_eq!(
+        fetched.topics[0].partitions[0].committed_offset, 6,
+        "the broker's 7-day retention applies to the other"
     );
     b.shutdown().await;
 }

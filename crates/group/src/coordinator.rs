@@ -752,6 +752,7 @@ mod tests {
             offset: 100,
             leader_epoch: -1,
             metadata: None,
+            retention_ms: None,
         };
         let committed = c.commit(&*log, "g", &who, &[offset]);
         assert_eq!(committed[0].2, None);
@@ -787,6 +788,7 @@ mod tests {
             offset: 42,
             leader_epoch: -1,
             metadata: None,
+            retention_ms: None,
         }];
         assert_eq!(c.commit(&log, "g", &simple, &parts)[0].2, None);
         let a = join_twice(&c, &log, "other").await;
@@ -894,6 +896,7 @@ mod tests {
             offset,
             leader_epoch: 4,
             metadata: Some("md".into()),
+            retention_ms: None,
         };
         let results =
             c.commit_transactional(&log, "g", &simple, 1000, 5, &[part(0, 10), part(1, 11)]);

@@ -66,6 +66,10 @@ pub struct OffsetValue {
     pub metadata: String,
     /// When the commit was made (wall clock ms).
     pub commit_timestamp: i64,
+    /// When the offset expires (wall clock ms), if its commit asked for its own retention
+    /// (OffsetCommit v2-v4 `retention_time_ms`); such an offset is stored as value version 1,
+    /// the only one with this field (as Kafka does), and loses its leader epoch.
+    pub expire_timestamp: Option<i64>,
 }
 
 /// One member of a stored group (a MemberMetadata entry of GroupMetadataValue).
@@ -214,13 +218,22 @@ impl RecordValue {
     pub fn encode(&self) -> Bytes {
         let mut b = BytesMut::new();
         match self {
-            RecordValue::Offset(v) => {
-                b.put_i16(3);
-                b.put_i64(v.offset);
-                b.put_i32(v.leader_epoch);
-                put_str(&mut b, &v.metadata);
-                b.put_i64(v.commit_timestamp);
-            }
+            RecordValue::Offset(v) => match v.expire_timestamp {
+                Some(expire) => {
+                    b.put_i16(1);
+                    b.put_i64(v.offset);
+                    put_str(&mut b, &v.metadata);
+                    b.put_i64(v.commit_timestamp);
+                    b.put_i64(expire);
+                }
+                None => {
+                    b.put_i16(3);
+                    b.put_i64(v.offset);
+                    b.put_i32(v.leader_epoch);
+                    put_str(&mut b, &v.metadata);
+                    b.put_i64(v.commit_timestamp);
+                }
+            },
             RecordValue::ConsumerGroup(g) => {
                 b.put_i16(0);
                 put_consumer_group(&mut b, g);
@@ -268,6 +281,11 @@ impl RecordValue {
                 let leader_epoch = if version >= 3 { get_i32(&mut b)? } else { -1 };
                 let metadata = get_str(&mut b)?;
                 let commit_timestamp = get_i64(&mut b)?;
+                let expire_timestamp = if version == 1 {
+                    Some(get_i64(&mut b)?)
+                } else {
+                    None
+                };
                 if !(0..=3).contains(&version) {
                     return Err(RecordError::UnknownVersion {
                         what: "offset value",
@@ -279,6 +297,7 @@ impl RecordValue {
                     leader_epoch,
                     metadata,
                     commit_timestamp,
+                    expire_timestamp,
                 }))
             }
             RecordKey::Group { .. } => {
@@ -724,9 +743,16 @@ mod tests {
                 leader_epoch: 1,
                 metadata: "meta".into(),
                 commit_timestamp: 99,
+                expire_timestamp: None,
             })),
         };
-        for r in [offset, group_record()] {
+        // With its own retention, an offset is stored as value v1: no leader epoch.
+        let mut expiring = offset.clone();
+        if let Some(RecordValue::Offset(v)) = &mut expiring.value {
+            v.leader_epoch = -1;
+            v.expire_timestamp = Some(3_600_099);
+        }
+        for r in [offset, expiring, group_record()] {
             let key = RecordKey::decode(&r.key.encode()).unwrap();
             assert_eq!(key, r.key);
             let value = r.value.as_ref().unwrap();
@@ -793,6 +819,7 @@ mod tests {
                 leader_epoch: -1,
                 metadata: String::new(),
                 commit_timestamp: 9,
+                expire_timestamp: None,
             })),
         }
     }

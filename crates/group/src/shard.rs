@@ -366,6 +366,9 @@ impl Shard {
                                 leader_epoch: p.leader_epoch,
                                 metadata,
                                 commit_timestamp: now.wall_ms,
+                                expire_timestamp: p
+                                    .retention_ms
+                                    .map(|r| now.wall_ms.saturating_add(r)),
                             })),
                         });
                         None
@@ -610,8 +613,12 @@ impl Shard {
                 } else {
                     v.commit_timestamp
                 };
-                let expired =
-                    base.saturating_add(retention) <= now_wall_ms && (empty || !subscribes(topic));
+                // An offset committed with its own retention (OffsetCommit v2-v4) expires at
+                // its own time, under the same condition on the group.
+                let expires_at = v
+                    .expire_timestamp
+                    .unwrap_or_else(|| base.saturating_add(retention));
+                let expired = expires_at <= now_wall_ms && (empty || !subscribes(topic));
                 if expired {
                     out.push(LogRecord {
                         key: RecordKey::Offset {
@@ -893,6 +900,7 @@ mod tests {
             offset,
             leader_epoch: -1,
             metadata: Some("m".into()),
+            retention_ms: None,
         }
     }
 
@@ -1156,6 +1164,45 @@ mod tests {
             shard.replay(r, at(10 * day));
         }
         assert!(shard.describe("simple").is_none());
+    }
+
+    #[test]
+    fn an_offset_committed_with_its_own_retention_expires_at_its_own_time() {
+        let hour = 60 * 60 * 1000;
+        let mut shard = Shard::new(GroupConfig::default());
+        let at = |wall_ms| Now {
+            instant: Instant::now(),
+            wall_ms,
+        };
+        let own = CommitPartition {
+            retention_ms: Some(hour),
+            ..commit_req("t", 0, 1)
+        };
+        let plan = shard.commit("simple", &simple(), &[own, commit_req("t", 1, 1)], at(0));
+        for r in &plan.records {
+            // Through the stored form, as after a restart.
+            let bytes = r.value.as_ref().map(RecordValue::encode);
+            let value = bytes.map(|b| RecordValue::decode(&r.key, &b).expect("decodes"));
+            shard.replay(
+                &LogRecord {
+                    key: r.key.clone(),
+                    value,
+                },
+                at(0),
+            );
+        }
+        assert!(shard.expired_offsets(hour - 1).is_empty());
+        let expired = shard.expired_offsets(hour);
+        assert_eq!(
+            expired.len(),
+            1,
+            "only the offset with its own hour-long retention"
+        );
+        assert!(
+            matches!(&expired[0].key, RecordKey::Offset { partition: 0, .. }),
+            "{:?}",
+            expired[0].key
+        );
     }
 
     #[test]

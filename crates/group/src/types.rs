@@ -211,6 +211,9 @@ pub struct CommitPartition {
     pub leader_epoch: i32,
     /// Metadata (null is stored as empty).
     pub metadata: Option<String>,
+    /// OffsetCommit v2-v4's `retention_time_ms`, when the client set one: this offset then
+    /// expires that long after the commit instead of after the broker's offsets retention.
+    pub retention_ms: Option<i64>,
 }
 
 /// A committed offset as OffsetFetch returns it.

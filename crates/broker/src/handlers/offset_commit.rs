@@ -44,6 +44,11 @@ pub async fn handle(
     // (topic, partition, error) in request order; None = to be committed.
     let mut results: Vec<(String, i32, Option<ResponseError>)> = Vec::new();
     let mut to_commit = Vec::new();
+    // v2-v4 may give the offsets their own retention (-1: the broker's offsets retention).
+    let retention_ms = (2..=4)
+        .contains(&ctx.version)
+        .then_some(request.retention_time_ms)
+        .filter(|&r| r != -1);
     for t in &request.topics {
         let topic = t.name.0.to_string();
         let topic_denied =
@@ -67,6 +72,7 @@ pub async fn handle(
                         -1
                     },
                     metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+                    retention_ms,
                 });
                 results.push((topic.clone(), p.partition_index, None));
             } else {

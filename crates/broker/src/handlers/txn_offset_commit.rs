@@ -68,6 +68,7 @@ pub async fn handle(
                         -1
                     },
                     metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+                    retention_ms: None,
                 });
             }
         }
