@@ -420,7 +420,8 @@ impl Partition {
         self.state_read().log.max_timestamp()
     }
 
-    /// OffsetForLeaderEpoch: (epoch, end offset) for the largest epoch <= `epoch`.
+    /// OffsetForLeaderEpoch: (epoch, end offset) for the largest epoch <= `epoch`; `None` for an
+    /// epoch newer than the leader's (Kafka answers UNDEFINED_EPOCH and offset -1).
     pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
         let state = self.state_read();
         let log = &state.log;
@@ -429,7 +430,7 @@ impl Partition {
             Some(found) => Some(found),
             // The current leader's epoch starts at the log end when nothing was appended in it
             // yet (Kafka registers the epoch when the leader takes over).
-            None if epoch >= current => Some((current, log.log_end_offset())),
+            None if epoch == current => Some((current, log.log_end_offset())),
             None => None,
         }
     }

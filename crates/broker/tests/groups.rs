@@ -335,6 +335,17 @@ async fn groups_that_do_not_exist() {
         (0, "Dead"),
         "up to v5, Kafka describes an unknown group as Dead"
     );
+    let described: DescribeGroupsResponse = call(
+        &mut c,
+        ApiKey::DescribeGroups,
+        6,
+        &DescribeGroupsRequest::default().with_groups(vec![GroupId(s("nobody"))]),
+    )
+    .await;
+    assert_eq!(
+        described.groups[0].error_code, 69,
+        "from v6 on (KIP-1043): GROUP_ID_NOT_FOUND"
+    );
     let deleted: OffsetDeleteResponse = call(
         &mut c,
         ApiKey::OffsetDelete,

@@ -353,3 +353,132 @@ async fn topics_and_data_survive_a_restart() {
     assert_eq!((p.error_code, p.high_watermark), (0, 1));
     b.shutdown().await;
 }
+
+/// Produce v13 and Fetch v13+ name topics by id (KIP-516): the newest versions round-trip a
+/// batch by id, and an id the cluster does not know gets UNKNOWN_TOPIC_ID.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produce_and_fetch_name_topics_by_id() {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let mut s = connect(&b).await;
+    create_topic(&mut s, "by-id").await;
+    let id = b.broker.metadata.state().topic("by-id").unwrap().id;
+    let unknown = uuid::Uuid::from_u128(0x5eed);
+    let produce_max = SUPPORTED_APIS
+        .iter()
+        .find(|a| a.key == ApiKey::Produce)
+        .unwrap()
+        .max;
+    let fetch_max = SUPPORTED_APIS
+        .iter()
+        .find(|a| a.key == ApiKey::Fetch)
+        .unwrap()
+        .max;
+    assert!(produce_max >= 13 && fetch_max >= 13);
+
+    let batch = Bytes::from(build_test_batch(0, &[(Some(b"k"), Some(b"by id"), 5)]));
+    let topic = |id| {
+        TopicProduceData::default()
+            .with_topic_id(id)
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch.clone()))])
+    };
+    let resp: ProduceResponse = call(
+        &mut s,
+        ApiKey::Produce,
+        produce_max,
+        &ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![topic(id), topic(unknown)]),
+    )
+    .await;
+    assert_eq!(resp.responses[0].topic_id, id);
+    let ok = &resp.responses[0].partition_responses[0];
+    assert_eq!((ok.error_code, ok.base_offset), (0, 0));
+    assert_eq!(
+        resp.responses[1].partition_responses[0].error_code, 100,
+        "UNKNOWN_TOPIC_ID"
+    );
+
+    let fetch_by_id = |id| {
+        let mut req = fetch_request("", 0, 0);
+        req.topics[0].topic_id = id;
+        req
+    };
+    let resp: FetchResponse = call(&mut s, ApiKey::Fetch, fetch_max, &fetch_by_id(id)).await;
+    let p = &resp.responses[0].partitions[0];
+    assert_eq!((resp.responses[0].topic_id, p.error_code), (id, 0));
+    let records = p.records.clone().unwrap();
+    assert_eq!(&records[16..], &batch[16..], "the stored bytes");
+    let resp: FetchResponse = call(&mut s, ApiKey::Fetch, fetch_max, &fetch_by_id(unknown)).await;
+    assert_eq!(
+        resp.responses[0].partitions[0].error_code, 100,
+        "UNKNOWN_TOPIC_ID"
+    );
+    b.shutdown().await;
+}
+
+/// OffsetForLeaderEpoch answers the end offset of an epoch: the log end for the current one,
+/// undefined for a later one, and fences a client whose current epoch is not the leader's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offset_for_leader_epoch_gives_the_end_of_an_epoch() {
+    use kafka_protocol::messages::offset_for_leader_epoch_request::{
+        OffsetForLeaderPartition, OffsetForLeaderTopic,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let mut s = connect(&b).await;
+    create_topic(&mut s, "epochs").await;
+    for values in [
+        &[(None, Some(&b"a"[..]), 1)][..],
+        &[(None, Some(&b"b"[..]), 2); 2],
+    ] {
+        let batch = Bytes::from(build_test_batch(0, values));
+        let resp: ProduceResponse = call(
+            &mut s,
+            ApiKey::Produce,
+            9,
+            &produce_request("epochs", batch),
+        )
+        .await;
+        assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+    }
+    let ask = |partition: i32, current: i32, epoch: i32| {
+        OffsetForLeaderPartition::default()
+            .with_partition(partition)
+            .with_current_leader_epoch(current)
+            .with_leader_epoch(epoch)
+    };
+    let resp: OffsetForLeaderEpochResponse = call(
+        &mut s,
+        ApiKey::OffsetForLeaderEpoch,
+        4,
+        &OffsetForLeaderEpochRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![OffsetForLeaderTopic::default()
+                .with_topic(TopicName(StrBytes::from_static_str("epochs")))
+                .with_partitions(vec![
+                    ask(0, 0, 0),
+                    ask(0, -1, 0),
+                    ask(0, 0, 5),
+                    ask(0, 1, 0),
+                    ask(7, -1, 0),
+                ])]),
+    )
+    .await;
+    let got: Vec<(i16, i32, i64)> = resp.topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.error_code, p.leader_epoch, p.end_offset))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(0, 0, 3), (0, 0, 3), (0, -1, -1), (75, -1, -1), (3, -1, -1),],
+        "current epoch: log end; later epoch: undefined; newer current epoch: \
+         UNKNOWN_LEADER_EPOCH; unknown partition: UNKNOWN_TOPIC_OR_PARTITION"
+    );
+    b.shutdown().await;
+}

@@ -97,4 +97,37 @@ mod tests {
         assert_eq!(s.valid_len, buf.len());
         assert_eq!(s.torn, Some("implausible length"));
     }
+
+    proptest::proptest! {
+        /// Any cut of a framed file keeps exactly the frames that end before the cut, and
+        /// any bytes after them (a torn or garbled tail) never panic and never add a frame.
+        #[test]
+        fn a_cut_keeps_the_whole_frames_before_it(
+            payloads in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..64), 0..12),
+            cut_fraction in 0.0f64..=1.0,
+            garbage in proptest::collection::vec(proptest::num::u8::ANY, 0..32),
+        ) {
+            let mut buf = Vec::new();
+            let mut ends = Vec::new();
+            for p in &payloads {
+                encode(p, &mut buf);
+                ends.push(buf.len());
+            }
+            let cut = (buf.len() as f64 * cut_fraction) as usize;
+            let whole = ends.iter().filter(|&&e| e <= cut).count();
+            let mut damaged = buf[..cut].to_vec();
+            damaged.extend_from_slice(&garbage);
+            let s = scan(&damaged);
+            // Garbage may happen to frame validly only if it carries a matching CRC; the
+            // prefix of real frames is always kept intact.
+            proptest::prop_assert!(s.frames.len() >= whole);
+            for (i, p) in payloads.iter().take(whole).enumerate() {
+                proptest::prop_assert_eq!(s.frames[i].1, &p[..]);
+            }
+            proptest::prop_assert!(s.valid_len <= damaged.len());
+            let s = scan(&buf[..cut]);
+            proptest::prop_assert_eq!(s.frames.len(), whole);
+            proptest::prop_assert_eq!(s.torn.is_none(), cut == 0 || ends.contains(&cut));
+        }
+    }
 }

@@ -914,3 +914,85 @@ mod group_config_tests {
         assert_eq!(back, with);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn name() -> impl Strategy<Value = String> {
+        prop::sample::select(vec!["a", "b", "c"]).prop_map(String::from)
+    }
+
+    fn replicas() -> impl Strategy<Value = Vec<Vec<i32>>> {
+        prop::collection::vec(prop::collection::vec(1i32..4, 0..3), 0..3)
+    }
+
+    fn configs() -> impl Strategy<Value = BTreeMap<String, String>> {
+        prop::collection::btree_map(
+            prop::sample::select(vec!["retention.ms", "cleanup.policy"]).prop_map(String::from),
+            "[0-9]{1,3}",
+            0..3,
+        )
+    }
+
+    /// Topic commands over a few names and ids, so that they collide often.
+    fn command() -> impl Strategy<Value = MetadataCommand> {
+        prop_oneof![
+            (name(), 0u128..3, replicas(), configs()).prop_map(|(name, id, replicas, configs)| {
+                MetadataCommand::CreateTopic {
+                    name,
+                    topic_id: uuid::Uuid::from_u128(id + 1),
+                    replicas,
+                    configs,
+                }
+            }),
+            name().prop_map(|name| MetadataCommand::DeleteTopic { name }),
+            (name(), replicas()).prop_map(|(name, new_replicas)| {
+                MetadataCommand::CreatePartitions { name, new_replicas }
+            }),
+            (
+                name(),
+                configs(),
+                prop::collection::vec("retention.ms|segment.ms", 0..2)
+            )
+                .prop_map(|(name, set, delete)| MetadataCommand::AlterTopicConfigs {
+                    name,
+                    set,
+                    delete
+                }),
+            (name(), configs())
+                .prop_map(|(name, configs)| MetadataCommand::ReplaceTopicConfigs { name, configs }),
+        ]
+    }
+
+    proptest! {
+        /// Whatever topic commands arrive: a refused one changes nothing, the id index always
+        /// matches the topics, and the state survives its snapshot encoding unchanged.
+        #[test]
+        fn topic_commands_keep_the_state_consistent(
+            commands in prop::collection::vec(command(), 1..30),
+        ) {
+            let mut state = ClusterState::default();
+            for cmd in &commands {
+                let before = state.clone();
+                if state.apply(cmd).is_err() {
+                    prop_assert_eq!(&state, &before, "a refused {:?} changed the state", cmd);
+                }
+                prop_assert_eq!(state.topic_names_by_id.len(), state.topics.len());
+                for (name, topic) in &state.topics {
+                    prop_assert_eq!(&topic.name, name);
+                    prop_assert_eq!(state.topic_by_id(&topic.id).map(|t| &t.name), Some(name));
+                    prop_assert!(!topic.partitions.is_empty());
+                    for p in &topic.partitions {
+                        prop_assert_eq!(Some(&p.leader), p.replicas.first());
+                    }
+                }
+            }
+            let encoded = serde_json::to_vec(&state).expect("encodes");
+            let decoded: ClusterState = serde_json::from_slice(&encoded).expect("decodes");
+            prop_assert_eq!(decoded, state);
+        }
+    }
+}

@@ -25,10 +25,10 @@ const fn api(key: ApiKey, min: i16, max: i16) -> ApiSupport {
 /// Every API Weir serves, with the versions it serves. Minimums follow Kafka 4.x, which dropped
 /// the oldest versions; maximums are the newest versions this build implements.
 pub const SUPPORTED_APIS: &[ApiSupport] = &[
-    api(ApiKey::Produce, 3, 12),
-    api(ApiKey::Fetch, 4, 16),
-    api(ApiKey::ListOffsets, 1, 9),
-    api(ApiKey::Metadata, 0, 12),
+    api(ApiKey::Produce, 3, 13),
+    api(ApiKey::Fetch, 4, 18),
+    api(ApiKey::ListOffsets, 1, 10),
+    api(ApiKey::Metadata, 0, 13),
     api(ApiKey::ApiVersions, 0, 4),
     api(ApiKey::CreateTopics, 2, 7),
     api(ApiKey::DeleteTopics, 1, 6),
@@ -39,10 +39,10 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
     api(ApiKey::AlterConfigs, 0, 2),
     api(ApiKey::CreatePartitions, 0, 3),
     api(ApiKey::IncrementalAlterConfigs, 0, 1),
-    api(ApiKey::DescribeCluster, 0, 1),
+    api(ApiKey::DescribeCluster, 0, 2),
     // Consumer groups: the classic protocol, and the KIP-848 consumer protocol
     // (ConsumerGroupHeartbeat/Describe; OffsetCommit/OffsetFetch v9 carry member epochs).
-    api(ApiKey::FindCoordinator, 0, 5),
+    api(ApiKey::FindCoordinator, 0, 6),
     api(ApiKey::JoinGroup, 2, 9),
     api(ApiKey::SyncGroup, 0, 5),
     api(ApiKey::Heartbeat, 0, 4),
@@ -51,7 +51,7 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
     api(ApiKey::OffsetFetch, 1, 9),
     api(ApiKey::OffsetDelete, 0, 0),
     api(ApiKey::ListGroups, 0, 5),
-    api(ApiKey::DescribeGroups, 0, 5),
+    api(ApiKey::DescribeGroups, 0, 6),
     api(ApiKey::DeleteGroups, 0, 2),
     api(ApiKey::ConsumerGroupHeartbeat, 0, 1),
     api(ApiKey::ConsumerGroupDescribe, 0, 1),

@@ -295,6 +295,33 @@ fn retention_rolls_old_active_segment() {
 }
 
 #[test]
+fn an_append_rolls_a_segment_older_than_segment_ms() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        segment_ms: 20,
+        ..LogConfig::default()
+    };
+    let mut log = PartitionLog::open(dir.path(), config).unwrap();
+    log.append(&batch(1, 0, 10), 0, None).unwrap();
+    log.append(&batch(1, 0, 10), 0, None).unwrap();
+    assert_eq!(log.segment_count(), 1, "a young segment takes more appends");
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let info = log.append(&batch(1, 0, 10), 0, None).unwrap();
+    assert_eq!(
+        log.segment_count(),
+        2,
+        "the append after segment.ms opened a new one"
+    );
+    assert_eq!(segment_files(dir.path()).len(), 2);
+    assert_eq!(info.base_offset, 2);
+    // Reads stay within a segment: the first two batches, then the new one.
+    let first = log.read(0, usize::MAX, i64::MAX, false).unwrap();
+    assert_eq!(batches(&first.records), vec![(0, 0), (1, 1)]);
+    let second = log.read(2, usize::MAX, i64::MAX, false).unwrap();
+    assert_eq!(batches(&second.records), vec![(2, 2)]);
+}
+
+#[test]
 fn retention_by_size() {
     let dir = tempfile::tempdir().unwrap();
     let one = batch(1, 0, 50).len() as u64;

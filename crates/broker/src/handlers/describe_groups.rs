@@ -1,6 +1,6 @@
 //! DescribeGroups: state, protocol and members of each group (member metadata and assignments
-//! only while Stable, as Kafka). An unknown group is described as "Dead" with no error, which
-//! is what Kafka answers up to v5.
+//! only while Stable, as Kafka). An unknown group is described as "Dead": with no error up to
+//! v5, with GROUP_ID_NOT_FOUND from v6 on (KIP-1043), as Kafka answers.
 
 use std::sync::Arc;
 
@@ -48,7 +48,16 @@ pub async fn handle(
                 base
             };
             let Some(g) = broker.groups.describe(&BrokerOffsetsLog(broker), &id.0) else {
-                return base.with_group_state(StrBytes::from_static_str("Dead"));
+                let dead = base.with_group_state(StrBytes::from_static_str("Dead"));
+                return if ctx.version >= 6 {
+                    dead.with_error_code(ResponseError::GroupIdNotFound.code())
+                        .with_error_message(Some(StrBytes::from_string(format!(
+                            "Group {} not found.",
+                            id.0
+                        ))))
+                } else {
+                    dead
+                };
             };
             let members = g
                 .members

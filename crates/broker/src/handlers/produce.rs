@@ -1,5 +1,6 @@
 //! Produce: validate each partition's batch from its header, append it as the bytes the client
-//! sent, and answer with the base offset (nothing at all for acks=0).
+//! sent, and answer with the base offset (nothing at all for acks=0). From v13 on, topics are
+//! named by topic id (an unknown id gets UNKNOWN_TOPIC_ID).
 //!
 //! On one node the high watermark reaches the batch as soon as it is appended (the ISR is this
 //! broker alone), so acks=1 and acks=all complete at once; `min.insync.replicas` is still
@@ -23,6 +24,9 @@ use crate::partition::{AppendError, Appended, TimestampBounds};
 use crate::router::RequestContext;
 use crate::time::now_ms;
 
+/// The first Produce version that names topics by id instead of by name.
+const TOPIC_IDS_VERSION: i16 = 13;
+
 /// Answers Produce; `None` when the client asked for no response (acks=0).
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -34,22 +38,32 @@ pub async fn handle(
     let txn_denied = request.transactional_id.as_ref().is_some_and(|id| {
         !broker.allows(ctx, AclOperation::Write, ResourceType::TransactionalId, id)
     });
+    // v13+ names topics by id (KIP-516).
+    let state = (ctx.version >= TOPIC_IDS_VERSION).then(|| broker.metadata.state());
     let mut responses = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
-        let name = topic.name.0.as_str();
-        let topic_denied = !broker.allows(ctx, AclOperation::Write, ResourceType::Topic, name);
+        let name = match &state {
+            Some(state) => state.topic_by_id(&topic.topic_id).map(|t| t.name.clone()),
+            None => Some(topic.name.0.to_string()),
+        };
+        let name = name.as_deref();
+        let topic_denied = name.is_some_and(|name| {
+            !broker.allows(ctx, AclOperation::Write, ResourceType::Topic, name)
+        });
         let partition_responses = topic
             .partition_data
             .into_iter()
             .map(|p| {
                 let result = if txn_denied {
                     Err(ResponseError::TransactionalIdAuthorizationFailed.into())
+                } else if name.is_none() {
+                    Err(ResponseError::UnknownTopicId.into())
                 } else if topic_denied {
                     Err(ResponseError::TopicAuthorizationFailed.into())
                 } else if !matches!(acks, -1..=1) {
                     Err(ResponseError::InvalidRequiredAcks.into())
                 } else {
-                    append(broker, name, p.index, p.records, acks)
+                    append(broker, name.unwrap_or_default(), p.index, p.records, acks)
                 };
                 match result {
                     Ok(ok) => ok,
