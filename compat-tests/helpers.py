@@ -173,3 +173,61 @@ def error_code_of(fn) -> int:
     with pytest.raises(KafkaException) as ei:
         fn()
     return kafka_error_code(ei.value)
+
+
+# ---------------------------------------------------------------- compression
+# The codec ids of a record batch's attributes (bits 0-2), by the names the clients use.
+CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+
+
+def stored_batches(data_dir, topic: str, partition: int = 0):
+    """[(base_offset, codec id, record count)] of every record batch in the partition's segment
+    files under the broker's data directory, parsed (and CRC-checked) by kafka-python: what the
+    broker stored, as opposed to what a client decoded from a Fetch."""
+    from pathlib import Path
+
+    from kafka.record.memory_records import MemoryRecords
+
+    pdir = Path(data_dir) / "logs" / f"{topic}-{partition}"
+    segments = sorted(pdir.glob("*.log"))
+    assert segments, f"no segment files in {pdir}"
+    out = []
+    for seg in segments:
+        records = MemoryRecords(seg.read_bytes())
+        while records.has_next():
+            batch = records.next_batch()
+            assert batch.validate_crc(), f"bad CRC in stored batch at {batch.base_offset} of {seg}"
+            out.append((batch.base_offset, batch.compression_type, len(list(batch))))
+    return out
+
+
+# ---------------------------------------------------------------- kafka-python
+def kafka_python_read(bootstrap: str, topic: str, partitions=(0,), expected: int = 0,
+                      timeout: float = 30.0):
+    """Reads `expected` records from the start of the partitions with a kafka-python consumer
+    (group_id=None, assign), checks that no more show up within a further second, and returns
+    (records, end_offsets)."""
+    from kafka import KafkaConsumer
+    from kafka import TopicPartition as KpTopicPartition
+
+    c = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                      auto_offset_reset="earliest", request_timeout_ms=20000)
+    try:
+        tps = [KpTopicPartition(topic, p) for p in partitions]
+        c.assign(tps)
+        c.seek_to_beginning()
+        records = []
+        deadline = time.monotonic() + timeout
+        while len(records) < expected and time.monotonic() < deadline:
+            for _tp, recs in c.poll(timeout_ms=500).items():
+                records.extend(recs)
+        # one more short poll: nothing beyond `expected` may show up
+        extra_deadline = time.monotonic() + 1.0
+        while time.monotonic() < extra_deadline:
+            for _tp, recs in c.poll(timeout_ms=200).items():
+                records.extend(recs)
+        assert len(records) == expected, f"read {len(records)} records, expected {expected}"
+        ends = c.end_offsets(tps)
+        return records, ends
+    finally:
+        c.close()

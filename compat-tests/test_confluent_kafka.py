@@ -32,6 +32,7 @@ from helpers import (
     create_topic,
     kafka_error_code,
     produce_confluent,
+    stored_batches,
     topic_partition_count,
     unique_topic,
     wait_until,
@@ -525,3 +526,103 @@ def test_idempotent_producer(broker):
     for p in (0, 1):
         vals = [int(m.value()) for m in got if m.partition() == p]
         assert vals == sorted(vals), f"partition {p} out of order"
+
+
+# ---------------------------------------------------------------------- seek / max timestamp
+def _poll_values(c, count: int, timeout: float = 20.0):
+    """The next `count` messages of an assigned consumer as (offset, value), skipping EOFs."""
+    got = []
+    deadline = time.monotonic() + timeout
+    while len(got) < count and time.monotonic() < deadline:
+        m = c.poll(0.5)
+        if m is None:
+            continue
+        if m.error() is not None:
+            if m.error().code() == KafkaError._PARTITION_EOF:
+                continue
+            raise AssertionError(f"consumer error: {m.error()}")
+        got.append((m.offset(), m.value()))
+    return got
+
+
+def test_consumer_seek_back_and_forward(broker):
+    """assign, consume, then Consumer.seek() back to an earlier offset and forward past unread
+    ones, landing in the middle of lz4 batches of 10 records each."""
+    from confluent_kafka import Producer
+
+    topic = unique_topic("ck-seekback")
+    create_topic(broker.bootstrap, topic)
+    n = 60
+    p = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all", "linger.ms": 1000,
+                  "compression.codec": "lz4"})
+    errs = []
+    for i in range(n):
+        p.produce(topic, key=f"k{i}".encode(), value=f"v{i}".encode(),
+                  on_delivery=lambda e, m: errs.append(e))
+        if i % 10 == 9:
+            assert p.flush(10) == 0  # one batch of 10 records per flush
+    assert errs == [None] * n
+    assert [(off, count) for off, _c, count in stored_batches(broker.data_dir, topic)] == [
+        (i, 10) for i in range(0, n, 10)]
+
+    tp = TopicPartition(topic, 0)
+    expect = lambda lo, hi: [(i, f"v{i}".encode()) for i in range(lo, hi)]  # noqa: E731
+    c = Consumer(consumer_conf(broker.bootstrap))
+    try:
+        c.assign([TopicPartition(topic, 0, 0)])
+        assert _poll_values(c, 25) == expect(0, 25)
+
+        c.seek(TopicPartition(topic, 0, 7))  # back, into the first batch
+        assert _poll_values(c, 6) == expect(7, 13)
+        assert c.position([tp])[0].offset == 13
+
+        c.seek(TopicPartition(topic, 0, 43))  # forward, past offsets never read
+        assert _poll_values(c, 5) == expect(43, 48)
+
+        c.seek(TopicPartition(topic, 0, 0))  # back to the start, then read to the end
+        assert _poll_values(c, n) == expect(0, n)
+        assert _poll_values(c, 1, timeout=1.5) == [], "a record beyond the end"
+    finally:
+        c.close()
+
+
+def test_list_offsets_max_timestamp(broker):
+    """ListOffsets with MAX_TIMESTAMP (KIP-734) gives the offset and timestamp of the record with
+    the largest timestamp, which here is neither the last record nor the last of its batch."""
+    from confluent_kafka import Producer
+
+    a = admin(broker.bootstrap)
+    topic = unique_topic("ck-maxts")
+    create_topic(broker.bootstrap, topic, partitions=2)
+    tp0, tp1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    base = int(time.time() * 1000) - 600_000
+
+    def max_ts(tp):
+        r = a.list_offsets({tp: OffsetSpec.max_timestamp()},
+                           request_timeout=10)[tp].result(timeout=20)
+        return r.offset, r.timestamp
+
+    p = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all", "linger.ms": 500})
+    errs = []
+    # partition 0: one batch per record; the largest timestamp is at offset 2 of 6
+    for i, dt in enumerate([1000, 4000, 9000, 2000, 7000, 3000]):
+        p.produce(topic, value=f"a{i}".encode(), partition=0, timestamp=base + dt,
+                  on_delivery=lambda e, m: errs.append(e))
+        assert p.flush(10) == 0
+    # partition 1: one batch of 5 records with the largest timestamp at offset 1, then a
+    # later batch whose timestamps are all smaller
+    for i, dt in enumerate([5000, 8000, 6000, 2000, 4000]):
+        p.produce(topic, value=f"b{i}".encode(), partition=1, timestamp=base + dt,
+                  on_delivery=lambda e, m: errs.append(e))
+    assert p.flush(10) == 0
+    for i, dt in enumerate([100, 200]):
+        p.produce(topic, value=f"c{i}".encode(), partition=1, timestamp=base + dt,
+                  on_delivery=lambda e, m: errs.append(e))
+    assert p.flush(10) == 0
+    assert errs == [None] * 13
+    assert [(o, c) for o, _x, c in stored_batches(broker.data_dir, topic, 1)] == [(0, 5), (5, 2)]
+
+    assert max_ts(tp0) == (2, base + 9000)
+    assert max_ts(tp1) == (1, base + 8000)
+    got = consume_all(broker.bootstrap, topic, partitions=(1,), min_count=7)
+    assert [(m.offset(), m.timestamp()[1]) for m in got][:2] == [(0, base + 5000), (1, base + 8000)]

@@ -4,7 +4,8 @@ confluent-kafka (librdkafka) against weir.
 Three members share a 6-partition topic with server-side assignment; one is SIGKILLed and its
 partitions move to the others once its session (the broker's
 `--group-consumer-session-timeout-ms`) expires; committed offsets survive a restart of the
-consumers and of the broker. Members run as subprocesses of this file, reporting JSON lines like
+consumers and of the broker, also of a whole group of three (uniform and range assignors);
+AdminClient lists groups filtered by type and state, and describes an unknown group. Members run as subprocesses of this file, reporting JSON lines like
 those of test_groups_confluent.py, whose helpers are reused.
 """
 
@@ -133,6 +134,84 @@ def test_described_and_listed_as_a_consumer_group(make_broker):
         c.close()
 
 
+def test_admin_lists_groups_filtered_by_type_and_state(make_broker):
+    """ListGroups v5 filters: one live and one empty group of each protocol, listed by type
+    (ConsumerGroupType CLASSIC / CONSUMER), by state (STABLE / EMPTY), and by both."""
+    from confluent_kafka import ConsumerGroupState as State
+    from confluent_kafka import ConsumerGroupType as Type
+    from helpers import admin, create_topic, produce_confluent, unique_topic
+    import test_groups_confluent as classic
+
+    broker = make_broker(*BROKER_ARGS, "--group-initial-rebalance-delay-ms", "0")
+    topic = unique_topic("kip848-list")
+    create_topic(broker.bootstrap, topic, partitions=2)
+    produce_confluent(broker.bootstrap, topic, [(None, f"v{i}".encode(), None, i % 2)
+                                                 for i in range(4)])
+    groups = {(t, s): unique_topic(f"g-{t.name.lower()}-{s.name.lower()}")
+              for t in (Type.CLASSIC, Type.CONSUMER) for s in (State.STABLE, State.EMPTY)}
+    # The empty ones: a member consumed, committed and left.
+    assert len(classic.consume_group(broker.bootstrap, groups[Type.CLASSIC, State.EMPTY],
+                                     topic, 4)) == 4
+    assert len(consume_group(broker.bootstrap, groups[Type.CONSUMER, State.EMPTY], topic, 4)) == 4
+    live = [
+        Consumer({"bootstrap.servers": broker.bootstrap, "group.id": groups[Type.CLASSIC, State.STABLE],
+                  "session.timeout.ms": SESSION_TIMEOUT_MS}),
+        Consumer(conf(broker.bootstrap, groups[Type.CONSUMER, State.STABLE])),
+    ]
+    try:
+        for c in live:
+            c.subscribe([topic])
+        deadline = time.monotonic() + 30
+        while not all(c.assignment() for c in live) and time.monotonic() < deadline:
+            for c in live:
+                c.poll(0.1)
+        assert all(len(c.assignment()) == 2 for c in live)
+        a = admin(broker.bootstrap)
+
+        def listed(**filters):
+            res = a.list_consumer_groups(request_timeout=10, **filters).result(timeout=20)
+            assert not res.errors, res.errors
+            return {g.group_id: (g.type, g.state) for g in res.valid}
+
+        everything = listed()
+        assert everything == {g: key for key, g in groups.items()}, everything
+
+        def expect(types=None, states=None):
+            return {g for (t, s), g in groups.items()
+                    if (types is None or t in types) and (states is None or s in states)}
+
+        for types in ({Type.CLASSIC}, {Type.CONSUMER}, {Type.CLASSIC, Type.CONSUMER}):
+            assert set(listed(types=types)) == expect(types=types), types
+        for states in ({State.STABLE}, {State.EMPTY}, {State.DEAD}):
+            assert set(listed(states=states)) == expect(states=states), states
+        for types in ({Type.CLASSIC}, {Type.CONSUMER}):
+            for states in ({State.STABLE}, {State.EMPTY}):
+                got = set(listed(types=types, states=states))
+                assert got == expect(types, states), (types, states, got)
+                assert len(got) == 1
+    finally:
+        for c in live:
+            c.close()
+
+
+def test_describing_an_unknown_group(make_broker):
+    """librdkafka asks ConsumerGroupDescribe first (GROUP_ID_NOT_FOUND) and falls back to
+    DescribeGroups, which up to v5 describes an unknown group, as Kafka does, as a classic group
+    in state Dead without members and without an error."""
+    from confluent_kafka import ConsumerGroupState, ConsumerGroupType
+    from helpers import admin
+
+    broker = make_broker(*BROKER_ARGS)
+    a = admin(broker.bootstrap)
+    desc = a.describe_consumer_groups(["no-such-group"],
+                                      request_timeout=10)["no-such-group"].result(timeout=20)
+    assert desc.group_id == "no-such-group"
+    assert desc.state == ConsumerGroupState.DEAD, desc.state
+    assert desc.type == ConsumerGroupType.CLASSIC, desc.type
+    assert desc.members == []
+    assert desc.partition_assignor == ""
+
+
 def test_created_and_grown_topics_are_assigned(make_broker):
     from confluent_kafka.admin import NewPartitions
     from helpers import admin, create_topic, unique_topic
@@ -218,6 +297,20 @@ def test_committed_offsets_survive_consumer_and_broker_restarts(make_broker, how
     third = consume_group(broker.bootstrap, group, topic, 12)
     assert sorted(v for _, _, v in third) == sorted(f"c{i}" for i in range(12)), \
         "after the broker restart the group must resume from its committed offsets"
+
+
+@pytest.mark.parametrize("how", ["sigkill", "sigterm"])
+@pytest.mark.parametrize("assignor", ["uniform", "range"])
+def test_whole_group_resumes_after_consumers_and_broker_restart(make_broker, assignor, how):
+    """Three consumers (group.protocol=consumer, the server-side assignor chosen with
+    group.remote.assignor) commit what they processed and close, the broker restarts, three
+    fresh consumers get exactly the messages produced since."""
+    from test_groups_confluent import whole_group_restart
+
+    broker = make_broker(*BROKER_ARGS)
+    whole_group_restart(
+        broker, lambda group: conf(broker.bootstrap, group, **{"group.remote.assignor": assignor}),
+        how, assignor=assignor, contiguous=assignor == "range")
 
 
 def test_classic_and_consumer_groups_cannot_share_an_id(make_broker):

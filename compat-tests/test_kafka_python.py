@@ -1,47 +1,33 @@
-"""kafka-python (pure Python, 3.0.x) against weir: producer acks/compression, assign-only consumer,
+"""kafka-python (pure Python, 3.0.x) against weir: producer acks and every codec (none, gzip,
+snappy, lz4, zstd), assign-only consumer reading its own batches and librdkafka's compressed ones,
 KafkaAdminClient topic management."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
 from kafka import errors as Errors
 
-from helpers import consume_all, unique_topic, wait_until
+from helpers import (
+    CODEC_IDS,
+    consume_all,
+    produce_confluent,
+    stored_batches,
+    unique_topic,
+    wait_until,
+)
+from helpers import kafka_python_read as read_all
 
-
-def read_all(bootstrap: str, topic: str, partitions=(0,), expected: int = 0, timeout: float = 30.0):
-    c = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                      auto_offset_reset="earliest", request_timeout_ms=20000)
-    try:
-        tps = [TopicPartition(topic, p) for p in partitions]
-        c.assign(tps)
-        c.seek_to_beginning()
-        records = []
-        deadline = time.monotonic() + timeout
-        while len(records) < expected and time.monotonic() < deadline:
-            for _tp, recs in c.poll(timeout_ms=500).items():
-                records.extend(recs)
-        # one more short poll: nothing beyond `expected` may show up
-        extra_deadline = time.monotonic() + 1.0
-        while time.monotonic() < extra_deadline:
-            for _tp, recs in c.poll(timeout_ms=200).items():
-                records.extend(recs)
-        assert len(records) == expected, f"read {len(records)} records, expected {expected}"
-        ends = c.end_offsets(tps)
-        return records, ends
-    finally:
-        c.close()
+CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 
 
 @pytest.mark.parametrize("acks", [1, "all"])
-@pytest.mark.parametrize("compression", [None, "gzip"])
+@pytest.mark.parametrize("compression", CODECS)
 def test_producer_consumer_roundtrip(broker, acks, compression):
-    topic = unique_topic(f"kp-{acks}-{compression or 'none'}")
+    topic = unique_topic(f"kp-{acks}-{compression}")
     n = 300
-    p = KafkaProducer(bootstrap_servers=broker.bootstrap, acks=acks, compression_type=compression,
+    p = KafkaProducer(bootstrap_servers=broker.bootstrap, acks=acks,
+                      compression_type=None if compression == "none" else compression,
                       linger_ms=5, request_timeout_ms=20000)
     try:
         futures = [
@@ -56,6 +42,11 @@ def test_producer_consumer_roundtrip(broker, acks, compression):
     assert [(m.topic, m.partition) for m in metas] == [(topic, 0)] * n
     assert [m.offset for m in metas] == list(range(n))
 
+    # stored as sent: every batch in the segment files still carries the producer's codec
+    batches = stored_batches(broker.data_dir, topic)
+    assert {codec for _, codec, _ in batches} == {CODEC_IDS[compression]}, batches
+    assert sum(count for _, _, count in batches) == n, batches
+
     records, ends = read_all(broker.bootstrap, topic, expected=n)
     assert [r.offset for r in records] == list(range(n))
     assert [(r.key, r.value) for r in records] == [
@@ -68,7 +59,38 @@ def test_producer_consumer_roundtrip(broker, acks, compression):
 
     # and librdkafka reads the same bytes
     got = consume_all(broker.bootstrap, topic, min_count=n)
-    assert [m.value() for m in got] == [f"msg-{i}".encode() for i in range(n)]
+    assert [(m.offset(), m.key(), m.value()) for m in got] == [
+        (i, f"k{i % 5}".encode(), f"msg-{i}".encode()) for i in range(n)
+    ]
+    assert [m.headers() for m in got] == [
+        [("seq", str(i).encode()), ("src", b"kafka-python")] for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_reads_batches_compressed_by_librdkafka(broker, codec):
+    """Batches compressed by confluent-kafka (librdkafka's codecs) are stored as they came and
+    kafka-python decompresses them: the broker serves the producer's bytes."""
+    topic = unique_topic(f"kp-read-{codec}")
+    n = 400
+    msgs = [(f"key-{i % 7}".encode() if i % 3 else None, (f"{i:05d}-" + "abc" * 30).encode(),
+             [("i", str(i).encode()), ("codec", codec.encode())])
+            for i in range(n)]
+    reports = produce_confluent(broker.bootstrap, topic, msgs,
+                                {"acks": "all", "compression.codec": codec, "linger.ms": 50})
+    assert [r[0] for r in reports] == [None] * n
+
+    batches = stored_batches(broker.data_dir, topic)
+    assert {c for _, c, _ in batches} == {CODEC_IDS[codec]}, batches
+    assert sum(count for _, _, count in batches) == n, batches
+    if codec != "none":
+        assert any(count > 1 for _, _, count in batches), f"no multi-record batch: {batches}"
+
+    records, ends = read_all(broker.bootstrap, topic, expected=n)
+    assert [r.offset for r in records] == list(range(n))
+    assert [(r.key, r.value) for r in records] == [(k, v) for k, v, _ in msgs]
+    assert [r.headers for r in records] == [h for _, _, h in msgs]
+    assert ends == {TopicPartition(topic, 0): n}
 
 
 def test_admin_create_list_delete(broker):

@@ -1,7 +1,9 @@
 """kafkajs 2.2.4 (pure JavaScript) against weir, through the scripts in compat-tests/node/.
 
-What kafkajs produces is read back with confluent-kafka (assign) here; kafkajs's own group
-consumer is exercised in test_groups_clients.py."""
+kafkajs produces under every codec (gzip built in; snappy, lz4 and zstd through the pure
+JavaScript codecs of node/codecs.js) and confluent-kafka and kafka-python read it back (assign);
+a kafkajs group consumer reads batches that confluent-kafka and kafka-python compressed under
+every codec. Group offsets of kafkajs are exercised in test_groups_clients.py."""
 
 from __future__ import annotations
 
@@ -12,7 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from helpers import consume_all, unique_topic
+from helpers import (
+    CODEC_IDS,
+    consume_all,
+    kafka_python_read,
+    produce_confluent,
+    stored_batches,
+    unique_topic,
+)
 
 NODE_DIR = Path(__file__).parent / "node"
 NODE = shutil.which("node")
@@ -38,7 +47,8 @@ def node(script: str, *args: str, timeout: float = 90.0) -> dict:
 
 @pytest.mark.parametrize("acks,compression,mode", [
     (-1, "none", "plain"), (1, "none", "plain"), (-1, "gzip", "plain"), (1, "gzip", "plain"),
-    (-1, "none", "idempotent"),
+    (-1, "snappy", "plain"), (-1, "lz4", "plain"), (-1, "zstd", "plain"), (1, "zstd", "plain"),
+    (-1, "none", "idempotent"), (-1, "lz4", "idempotent"),
 ])
 def test_kafkajs_produce(broker, acks, compression, mode):
     topic = unique_topic(f"kjs-{'all' if acks == -1 else acks}-{compression}")
@@ -55,6 +65,11 @@ def test_kafkajs_produce(broker, acks, compression, mode):
         base_offsets.append(int(m["baseOffset"]))
     assert base_offsets == [0, 50, 100]
 
+    # stored as kafkajs compressed them: one batch per send, under its codec
+    assert stored_batches(broker.data_dir, topic) == [
+        (0, CODEC_IDS[compression], 50), (50, CODEC_IDS[compression], 50),
+        (100, CODEC_IDS[compression], 20)]
+
     got = consume_all(broker.bootstrap, topic, min_count=n)
     assert [m.offset() for m in got] == list(range(n))
     assert [(m.key(), m.value()) for m in got] == [
@@ -66,6 +81,64 @@ def test_kafkajs_produce(broker, acks, compression, mode):
 
     offsets = node("admin.js", "offsets", broker.bootstrap, topic)["offsets"]
     assert offsets == [{"partition": 0, "offset": str(n), "high": str(n), "low": "0"}]
+
+    # kafka-python decodes the same stored batches with its own codecs
+    records, _ = kafka_python_read(broker.bootstrap, topic, expected=n)
+    assert [(r.offset, r.key, r.value) for r in records] == [
+        (i, f"k{i % 4}".encode(), f"kjs-{i}".encode()) for i in range(n)
+    ]
+    assert [r.headers for r in records] == [
+        [("src", b"kafkajs"), ("seq", str(i).encode())] for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("codec", ["none", "gzip", "snappy", "lz4", "zstd"])
+def test_kafkajs_consumes_batches_compressed_by_other_clients(make_broker, codec):
+    """A kafkajs consumer reads what confluent-kafka (librdkafka's codecs; raw snappy) and then
+    kafka-python (its own codecs; xerial-framed snappy) compressed: the broker serves the
+    batches as they were stored."""
+    from kafka import KafkaProducer
+
+    b = make_broker("--group-initial-rebalance-delay-ms", "0")
+    topic = unique_topic(f"kjs-read-{codec}")
+    n_ck, n_kp = 200, 100
+    ck_msgs = [(f"ck-{i % 6}".encode() if i % 4 else None, f"ck-value-{i:04d}-{'x' * 40}".encode(),
+                [("src", b"confluent-kafka"), ("i", str(i).encode())]) for i in range(n_ck)]
+    reports = produce_confluent(b.bootstrap, topic, ck_msgs,
+                                {"acks": "all", "compression.codec": codec, "linger.ms": 50})
+    assert [r[0] for r in reports] == [None] * n_ck
+
+    p = KafkaProducer(bootstrap_servers=b.bootstrap, acks="all", linger_ms=20,
+                      compression_type=None if codec == "none" else codec)
+    try:
+        futures = [p.send(topic, key=f"kp-{i % 3}".encode(), value=f"kp-value-{i:04d}".encode(),
+                          headers=[("src", b"kafka-python"), ("i", str(i).encode())])
+                   for i in range(n_kp)]
+        p.flush(timeout=30)
+        metas = [f.get(timeout=30) for f in futures]
+    finally:
+        p.close(timeout=10)
+    assert [m.offset for m in metas] == list(range(n_ck, n_ck + n_kp))
+
+    batches = stored_batches(b.data_dir, topic)
+    assert {c for _, c, _ in batches} == {CODEC_IDS[codec]}, batches
+    assert sum(count for _, _, count in batches) == n_ck + n_kp, batches
+    if codec != "none":
+        assert any(count > 1 for _, _, count in batches), f"no multi-record batch: {batches}"
+
+    out = node("consume.js", b.bootstrap, unique_topic("kjs-reader"), topic, str(n_ck + n_kp))
+    got = out["messages"]
+    expected = [
+        {"partition": 0, "offset": i, "key": k.decode() if k is not None else None,
+         "value": v.decode(), "headers": {hk: hv.decode() for hk, hv in h}}
+        for i, (k, v, h) in enumerate(ck_msgs)
+    ] + [
+        {"partition": 0, "offset": n_ck + i, "key": f"kp-{i % 3}", "value": f"kp-value-{i:04d}",
+         "headers": {"src": "kafka-python", "i": str(i)}}
+        for i in range(n_kp)
+    ]
+    assert [{k: m[k] for k in ("partition", "offset", "key", "value", "headers")}
+            for m in got] == expected
 
 
 def test_kafkajs_admin_lifecycle(broker):

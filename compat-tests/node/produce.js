@@ -1,16 +1,17 @@
 'use strict'
-// usage: node produce.js BOOTSTRAP TOPIC ACKS(-1|1|0) COMPRESSION(none|gzip) COUNT [idempotent]
+// usage: node produce.js BOOTSTRAP TOPIC ACKS(-1|1|0) COMPRESSION(none|gzip|snappy|lz4|zstd) COUNT [idempotent]
 // Sends COUNT keyed messages with headers in batches of 50 and prints the RecordMetadata of
 // every send: {"sends": [[{topicName, partition, errorCode, baseOffset, ...}], ...]}.
-const { CompressionTypes, Partitioners } = require('kafkajs')
+const { Partitioners } = require('kafkajs')
+const { compressionTypes } = require('./codecs')
 const { client, run } = require('./common')
 
 const [bootstrap, topic, acksArg, compressionArg, countArg, mode] = process.argv.slice(2)
 const acks = Number(acksArg)
-const compression = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP }[compressionArg]
+const compression = Object.hasOwn(compressionTypes, compressionArg) ? compressionTypes[compressionArg] : undefined
 const count = Number(countArg)
 if (!bootstrap || !topic || Number.isNaN(acks) || compression === undefined || !(count > 0)) {
-  process.stderr.write('usage: produce.js BOOTSTRAP TOPIC ACKS none|gzip COUNT\n')
+  process.stderr.write('usage: produce.js BOOTSTRAP TOPIC ACKS none|gzip|snappy|lz4|zstd COUNT [idempotent]\n')
   process.exit(64)
 }
 
