@@ -437,6 +437,17 @@ def test_whole_group_resumes_after_consumers_and_broker_restart(make_broker, str
                         contiguous=strategy == "range")
 
 
+def subscribe_read_and_commit(c, topic, n):
+    """Subscribes `c` to `topic`, reads its `n` messages (bounded wait) and commits them."""
+    c.subscribe([topic])
+    got = 0
+    deadline = time.monotonic() + 30
+    while got < n and time.monotonic() < deadline:
+        got += sum(1 for m in c.consume(100, timeout=0.2) if m.error() is None)
+    assert got == n, f"read {got} of {n} messages of {topic}"
+    c.commit(asynchronous=False)
+
+
 def test_admin_lists_describes_and_deletes_groups_and_offsets(broker):
     from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException
     from helpers import admin, create_topic, produce_confluent, unique_topic
@@ -453,13 +464,7 @@ def test_admin_lists_describes_and_deletes_groups_and_offsets(broker):
                   "auto.offset.reset": "earliest", "enable.auto.commit": False,
                   "client.id": "admin-test-member", "session.timeout.ms": SESSION_TIMEOUT_MS})
     try:
-        c.subscribe([topic])
-        got = 0
-        deadline = time.monotonic() + 30
-        while got < 10 and time.monotonic() < deadline:
-            got += sum(1 for m in c.consume(100, timeout=0.2) if m.error() is None)
-        assert got == 10
-        c.commit(asynchronous=False)
+        subscribe_read_and_commit(c, topic, 10)
 
         listed = a.list_consumer_groups(request_timeout=10).result(timeout=20)
         mine = [g for g in listed.valid if g.group_id == group]
@@ -552,13 +557,7 @@ def delete_group_offsets_scenario(broker, a, kp, group, subscribed, other):
                   "auto.offset.reset": "earliest", "enable.auto.commit": False,
                   "session.timeout.ms": SESSION_TIMEOUT_MS})
     try:
-        c.subscribe([subscribed])
-        got = 0
-        deadline = time.monotonic() + 30
-        while got < 10 and time.monotonic() < deadline:
-            got += sum(1 for m in c.consume(100, timeout=0.2) if m.error() is None)
-        assert got == 10
-        c.commit(asynchronous=False)
+        subscribe_read_and_commit(c, subscribed, 10)
         c.commit(offsets=[TopicPartition(other, 0, 3)], asynchronous=False)
         assert committed() == {(subscribed, 0): 5, (subscribed, 1): 5, (other, 0): 3}
 

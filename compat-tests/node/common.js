@@ -48,4 +48,37 @@ function run(main, deadlineMs = 60000) {
   )
 }
 
-module.exports = { client, run }
+// Joins GROUP with a kafkajs consumer that never auto-commits and reads TOPIC (from the
+// committed offsets, or from the beginning when there are none), passing each message to
+// handle(consumer, payload) until COUNT arrived; then waits 1.5 s for strays (re-deliveries the
+// tests must see) and leaves the group.
+async function consumeInGroup(bootstrap, group, topic, count, handle) {
+  const consumer = client(bootstrap).consumer({
+    groupId: group,
+    sessionTimeout: 10000,
+    rebalanceTimeout: 20000,
+    heartbeatInterval: 1000,
+    maxWaitTimeInMs: 200,
+  })
+  await consumer.connect()
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true })
+    let seen = 0
+    let reached
+    const done = new Promise(resolve => { reached = resolve })
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: async payload => {
+        await handle(consumer, payload)
+        seen += 1
+        if (seen >= count) reached()
+      },
+    })
+    if (count > 0) await done
+    await new Promise(resolve => setTimeout(resolve, 1500))
+  } finally {
+    await consumer.disconnect()
+  }
+}
+
+module.exports = { client, run, consumeInGroup }

@@ -6,7 +6,7 @@
 // header values as UTF-8 strings (key and value null when absent). Batches compressed with
 // snappy, lz4 or zstd are read through the codecs that ./codecs registers.
 require('./codecs')
-const { client, run } = require('./common')
+const { run, consumeInGroup } = require('./common')
 
 const [bootstrap, group, topic, countArg] = process.argv.slice(2)
 const count = Number(countArg)
@@ -18,39 +18,18 @@ if (!bootstrap || !group || !topic || !(count > 0)) {
 const str = b => (b === null || b === undefined ? null : b.toString('utf8'))
 
 run(async () => {
-  const consumer = client(bootstrap).consumer({
-    groupId: group,
-    sessionTimeout: 10000,
-    rebalanceTimeout: 20000,
-    heartbeatInterval: 1000,
-    maxWaitTimeInMs: 200,
-  })
   const messages = []
-  await consumer.connect()
-  try {
-    await consumer.subscribe({ topics: [topic], fromBeginning: true })
-    let reached
-    const done = new Promise(resolve => { reached = resolve })
-    await consumer.run({
-      autoCommit: false,
-      eachMessage: async ({ partition, message }) => {
-        const headers = {}
-        for (const [k, v] of Object.entries(message.headers || {})) headers[k] = Array.isArray(v) ? v.map(str) : str(v)
-        messages.push({
-          partition,
-          offset: Number(message.offset),
-          key: str(message.key),
-          value: str(message.value),
-          headers,
-          timestamp: message.timestamp,
-        })
-        if (messages.length >= count) reached()
-      },
+  await consumeInGroup(bootstrap, group, topic, count, async (_consumer, { partition, message }) => {
+    const headers = {}
+    for (const [k, v] of Object.entries(message.headers || {})) headers[k] = Array.isArray(v) ? v.map(str) : str(v)
+    messages.push({
+      partition,
+      offset: Number(message.offset),
+      key: str(message.key),
+      value: str(message.value),
+      headers,
+      timestamp: message.timestamp,
     })
-    await done
-    await new Promise(resolve => setTimeout(resolve, 1500))
-  } finally {
-    await consumer.disconnect()
-  }
+  })
   return { messages }
 }, 80000)
