@@ -6,12 +6,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::BytesMut;
 use kafka_protocol::messages::{self as m, ApiKey};
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use weir_protocol::api::is_supported;
 use weir_protocol::request::RawRequest;
 use weir_protocol::response::{encode_response, EncodeError};
+use weir_protocol::response_buf::ResponseBuf;
 
 use crate::broker::Broker;
 use crate::handlers;
@@ -92,7 +92,7 @@ macro_rules! routes {
 pub async fn dispatch(
     broker: &Arc<Broker>,
     raw: RawRequest,
-    out: &mut BytesMut,
+    out: &mut ResponseBuf,
     peer: Option<SocketAddr>,
 ) -> Result<(), DispatchError> {
     let version = raw.header.request_api_version;

@@ -482,3 +482,95 @@ async fn offset_for_leader_epoch_gives_the_end_of_an_epoch() {
     );
     b.shutdown().await;
 }
+
+/// Fetch answers carry large record data by reference (the connection's response buffer keeps
+/// storage's bytes as chunks of their own and writes them with vectored writes): a multi-MB
+/// answer over several partitions arrives whole and byte for byte, pipelined behind a small
+/// answer to another request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_fetch_answers_arrive_whole() {
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let mut s = connect(&b).await;
+    let created: CreateTopicsResponse = call(
+        &mut s,
+        ApiKey::CreateTopics,
+        5,
+        &CreateTopicsRequest::default()
+            .with_timeout_ms(5000)
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("big")))
+                .with_num_partitions(3)
+                .with_replication_factor(1)]),
+    )
+    .await;
+    assert_eq!(created.topics[0].error_code, 0);
+    // Per partition: batches of ~100 KB, ~900 KB in all, values that differ per partition.
+    let mut sent = Vec::new();
+    for partition in 0..3i32 {
+        let mut bytes = Vec::new();
+        for i in 0..9u8 {
+            let value = vec![b'a' + partition as u8 + i; 100_000];
+            let batch = Bytes::from(build_test_batch(0, &[(None, Some(&value[..]), 1)]));
+            let resp: ProduceResponse = call(
+                &mut s,
+                ApiKey::Produce,
+                9,
+                &ProduceRequest::default()
+                    .with_acks(1)
+                    .with_timeout_ms(5000)
+                    .with_topic_data(vec![TopicProduceData::default()
+                        .with_name(TopicName(StrBytes::from_static_str("big")))
+                        .with_partition_data(vec![PartitionProduceData::default()
+                            .with_index(partition)
+                            .with_records(Some(batch.clone()))])]),
+            )
+            .await;
+            assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+            bytes.push(batch);
+        }
+        sent.push(bytes);
+    }
+    let mut fetch = fetch_request("big", 0, 0).with_max_bytes(50 << 20);
+    fetch.topics[0].partitions = (0..3)
+        .map(|p| {
+            FetchPartition::default()
+                .with_partition(p)
+                .with_fetch_offset(0)
+                .with_partition_max_bytes(10 << 20)
+        })
+        .collect();
+    // A Metadata request and the fetch in one write: both answers come back in order.
+    let mut pipelined = frame(ApiKey::Metadata, 12, 1, &MetadataRequest::default()).to_vec();
+    pipelined.extend_from_slice(&frame(ApiKey::Fetch, 12, 2, &fetch));
+    s.write_all(&pipelined).await.unwrap();
+    let mut first = read_frame(&mut s).await.expect("metadata answer");
+    let header =
+        ResponseHeader::decode(&mut first, ApiKey::Metadata.response_header_version(12)).unwrap();
+    assert_eq!(header.correlation_id, 1);
+    let mut second = read_frame(&mut s).await.expect("fetch answer");
+    let header =
+        ResponseHeader::decode(&mut second, ApiKey::Fetch.response_header_version(12)).unwrap();
+    assert_eq!(header.correlation_id, 2);
+    let resp = FetchResponse::decode(&mut second, 12).unwrap();
+    for (partition, batches) in sent.iter().enumerate() {
+        let p = &resp.responses[0].partitions[partition];
+        assert_eq!((p.error_code, p.high_watermark), (0, 9));
+        let records = p.records.clone().unwrap();
+        let mut at = 0;
+        for (offset, batch) in batches.iter().enumerate() {
+            let stored = &records[at..at + batch.len()];
+            assert_eq!(&stored[0..8], &(offset as i64).to_be_bytes());
+            assert_eq!(
+                &stored[16..],
+                &batch[16..],
+                "partition {partition} batch {offset}"
+            );
+            at += batch.len();
+        }
+        assert_eq!(at, records.len());
+    }
+    b.shutdown().await;
+}

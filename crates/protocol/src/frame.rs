@@ -5,7 +5,7 @@
 //! and "malformed, close this connection" (`Err`). A size is checked against the cap before any
 //! buffer is grown for it, so a hostile size prefix cannot make the broker allocate.
 
-use bytes::{BufMut, BytesMut};
+use kafka_protocol::protocol::buf::ByteBufMut;
 
 /// Bytes in the size prefix of every frame.
 pub const SIZE_PREFIX_LEN: usize = 4;
@@ -54,21 +54,23 @@ pub fn check_frame(buf: &[u8], max_frame: usize) -> Result<Option<usize>, FrameE
 
 /// Reserves room for a size prefix at the end of `buf` and returns its position, so a response
 /// can be encoded in place and its size filled in afterwards with [`finish_frame`].
-pub fn start_frame(buf: &mut BytesMut) -> usize {
-    let at = buf.len();
+pub fn start_frame<B: ByteBufMut>(buf: &mut B) -> usize {
+    let at = buf.offset();
     buf.put_i32(0);
     at
 }
 
 /// Writes the size of the frame begun at `at` (everything after its prefix) into its prefix.
-pub fn finish_frame(buf: &mut BytesMut, at: usize) {
-    let size = (buf.len() - at - SIZE_PREFIX_LEN) as i32;
-    buf[at..at + SIZE_PREFIX_LEN].copy_from_slice(&size.to_be_bytes());
+pub fn finish_frame<B: ByteBufMut>(buf: &mut B, at: usize) {
+    let size = (buf.offset() - at - SIZE_PREFIX_LEN) as i32;
+    buf.range(at..at + SIZE_PREFIX_LEN)
+        .copy_from_slice(&size.to_be_bytes());
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::{BufMut, BytesMut};
     use proptest::prelude::*;
 
     #[test]

@@ -14,6 +14,7 @@ pub mod record_batch;
 pub mod records;
 pub mod request;
 pub mod response;
+pub mod response_buf;
 
 pub use kafka_protocol;
 

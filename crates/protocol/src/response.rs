@@ -1,8 +1,8 @@
 //! Encoding a response frame: size prefix, response header in the version the API requires,
 //! then the body.
 
-use bytes::BytesMut;
 use kafka_protocol::messages::{ApiKey, ResponseHeader};
+use kafka_protocol::protocol::buf::ByteBufMut;
 use kafka_protocol::protocol::Encodable;
 
 use crate::frame::{finish_frame, start_frame};
@@ -20,12 +20,14 @@ pub struct EncodeError {
     pub reason: String,
 }
 
-/// Appends one complete response frame to `out`.
+/// Appends one complete response frame to `out` (a `BytesMut`, or the connection's
+/// [`ResponseBuf`](crate::response_buf::ResponseBuf), which keeps record data by reference).
+/// On an error nothing is appended.
 ///
 /// The response header version is the API's own (ApiVersions always uses v0, without tagged
 /// fields, whatever its version: clients read it before they know what the broker speaks).
-pub fn encode_response<M: Encodable>(
-    out: &mut BytesMut,
+pub fn encode_response<B: ByteBufMut, M: Encodable>(
+    out: &mut B,
     api_key: ApiKey,
     version: i16,
     correlation_id: i32,
@@ -39,11 +41,11 @@ pub fn encode_response<M: Encodable>(
     let at = start_frame(out);
     let header_version = api_key.response_header_version(version);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    header
+    let encoded = header
         .encode(out, header_version)
-        .map_err(|e| err(e.to_string()))?;
-    if let Err(e) = body.encode(out, version) {
-        out.truncate(at);
+        .and_then(|()| body.encode(out, version));
+    if let Err(e) = encoded {
+        out.seek(at);
         return Err(err(e.to_string()));
     }
     finish_frame(out, at);
@@ -54,6 +56,7 @@ pub fn encode_response<M: Encodable>(
 mod tests {
     use super::*;
     use crate::frame::check_frame;
+    use bytes::BytesMut;
     use kafka_protocol::messages::ApiVersionsResponse;
 
     #[test]

@@ -181,6 +181,12 @@ pub trait ByteBufMut: BufMut {
     /// Read a range from the buffer.
     fn range(&mut self, r: Range<usize>) -> &mut [u8];
 
+    /// Put `bytes` at the current buffer offset. A buffer may keep them by reference instead
+    /// of copying them (Weir: record data of fetch responses); the default copies.
+    fn put_shared(&mut self, bytes: &Bytes) {
+        self.put_slice(bytes);
+    }
+
     /// Put a gap of `len` at the current buffer offset.
     fn put_gap(&mut self, len: usize) -> Gap {
         let res = Gap {
