@@ -31,6 +31,7 @@ from helpers import (
     consumer_conf,
     create_topic,
     kafka_error_code,
+    kafka_python_read,
     produce_confluent,
     stored_batches,
     topic_partition_count,
@@ -499,6 +500,36 @@ def test_large_messages(broker):
     assert [r[0] for r in reports] == [None] * 4
     got = consume_all(broker.bootstrap, topic, min_count=4)
     assert [m.value() for m in got] == values
+
+
+def test_large_fetches_sent_from_segment_files(broker):
+    """Fetches of 64 KiB and more leave the records in the segment file and send them with
+    sendfile: every record comes back exactly, to librdkafka (read_committed, its default) and
+    to kafka-python (read_uncommitted), from the start and from the middle of a partition,
+    across segment boundaries (segment.bytes 256 KiB)."""
+    topic = unique_topic("ck-sendfile")
+    create_topic(broker.bootstrap, topic, partitions=3, config={"segment.bytes": str(256 * 1024)})
+    n = 1500
+
+    def value(p: int, i: int) -> bytes:
+        head = f"{p}:{i}:".encode()
+        return head + bytes((p * 7 + i + j) % 251 for j in range(1024 - len(head)))
+
+    msgs = [(None, value(p, i), None, p) for i in range(n) for p in range(3)]
+    reports = produce_confluent(broker.bootstrap, topic, msgs,
+                                {"linger.ms": 50, "batch.size": 200_000, "acks": "all"})
+    assert [r for r in reports if r[0] is not None] == []
+    # The batches are large enough that reads of them are sent from the files.
+    counts = [count for _, _, count in stored_batches(broker.data_dir, topic, 0)]
+    assert max(counts) >= 64, f"batches of 1 KiB records too small for the file path: {counts}"
+    got = consume_all(broker.bootstrap, topic, partitions=(0, 1, 2), min_count=3 * n)
+    for p in range(3):
+        assert [m.value() for m in got if m.partition() == p] == [value(p, i) for i in range(n)]
+    mid = consume_all(broker.bootstrap, topic, partitions=(1,), start_offset=777, min_count=n - 777)
+    assert [m.value() for m in mid] == [value(1, i) for i in range(777, n)]
+    records, _ = kafka_python_read(broker.bootstrap, topic, partitions=(0, 1, 2), expected=3 * n)
+    for p in range(3):
+        assert [r.value for r in records if r.partition == p] == [value(p, i) for i in range(n)]
 
 
 def test_auto_create_uses_num_partitions_flag(make_broker):

@@ -5,21 +5,24 @@
 //! requests in flight relies on them being appended in order. Frames that already arrived are
 //! all handled before the socket is written, so pipelined requests are answered in one write:
 //! a vectored write of the response buffer's chunks, in which the record data of fetch
-//! responses are the bytes storage read, not a copy of them.
+//! responses are the bytes storage read, not a copy of them. Record data still in a segment
+//! file (large fetches) goes out with `sendfile`, from the page cache to the socket without
+//! passing through this process.
 //!
 //! A malformed frame or request closes this connection only, with a log line.
 
-use std::io::IoSlice;
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
+use weir_protocol::file_region::FileRegion;
 use weir_protocol::frame::{check_frame, SIZE_PREFIX_LEN};
 use weir_protocol::kafka_protocol::messages::ApiKey;
 use weir_protocol::request::decode_request;
-use weir_protocol::response_buf::ResponseBuf;
+use weir_protocol::response_buf::{OutChunk, ResponseBuf};
 
 use crate::broker::Broker;
 use crate::router::{dispatch, DispatchError};
@@ -98,9 +101,44 @@ async fn run(
 /// Most slices handed to one `writev` (Linux allows 1024; a fetch answer has two per partition).
 const MAX_IOVECS: usize = 64;
 
-/// Writes every chunk of `output` with vectored writes, then empties it.
-async fn write_out(stream: &mut TcpStream, output: &mut ResponseBuf) -> std::io::Result<()> {
-    let chunks: Vec<&[u8]> = output.chunks().collect();
+/// Writes every chunk of `output`, then empties it: runs of chunks in memory with vectored
+/// writes, file regions with `sendfile`.
+async fn write_out(stream: &mut TcpStream, output: &mut ResponseBuf) -> io::Result<()> {
+    if output.is_broken() {
+        // A bug, not the client's doing: what is buffered is not the answer that was encoded.
+        return Err(io::Error::other(
+            "response placeholders did not match their file regions",
+        ));
+    }
+    let chunks: Vec<OutChunk<'_>> = output.chunks().collect();
+    let mut rest = &chunks[..];
+    while let Some(first) = rest.first() {
+        if let OutChunk::File(region) = first {
+            send_region(stream, region).await?;
+            rest = &rest[1..];
+            continue;
+        }
+        let run = rest
+            .iter()
+            .position(|c| matches!(c, OutChunk::File(_)))
+            .unwrap_or(rest.len());
+        let slices: Vec<&[u8]> = rest[..run]
+            .iter()
+            .filter_map(|c| match c {
+                OutChunk::Bytes(b) => Some(*b),
+                OutChunk::File(_) => None,
+            })
+            .collect();
+        write_slices(stream, &slices).await?;
+        rest = &rest[run..];
+    }
+    drop(chunks);
+    output.clear();
+    Ok(())
+}
+
+/// Writes `chunks` in order with vectored writes.
+async fn write_slices(stream: &mut TcpStream, chunks: &[&[u8]]) -> io::Result<()> {
     // Next chunk to write, and how much of it is already written.
     let (mut next, mut done) = (0, 0);
     while next < chunks.len() {
@@ -112,11 +150,33 @@ async fn write_out(stream: &mut TcpStream, output: &mut ResponseBuf) -> std::io:
             .collect();
         let written = stream.write_vectored(&slices).await?;
         if written == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
+            return Err(io::ErrorKind::WriteZero.into());
         }
-        (next, done) = advance(&chunks, next, done, written);
+        (next, done) = advance(chunks, next, done, written);
     }
-    output.clear();
+    Ok(())
+}
+
+/// Sends a file region with `sendfile`. A file that ends before the region does (it was cut
+/// back meanwhile) breaks the frame already announced: the connection must close.
+async fn send_region(stream: &TcpStream, region: &FileRegion) -> io::Result<()> {
+    let mut pos = region.pos;
+    let end = region.pos.saturating_add(region.len);
+    while pos < end {
+        let count = usize::try_from(end - pos).unwrap_or(usize::MAX);
+        let sent = stream
+            .async_io(Interest::WRITABLE, || {
+                rustix::fs::sendfile(stream, &*region.file, Some(&mut pos), count)
+                    .map_err(io::Error::from)
+            })
+            .await?;
+        if sent == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "a file region being sent ends early: the file was cut back",
+            ));
+        }
+    }
     Ok(())
 }
 

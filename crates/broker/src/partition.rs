@@ -17,8 +17,8 @@ use weir_protocol::control::{build_marker_batch, read_marker, Marker};
 use weir_protocol::record_batch::{BatchIter, RecordBatchView};
 use weir_protocol::records::{batch_records, RecordIter, DEFAULT_MAX_RECORDS_BYTES};
 use weir_storage::{
-    AbortedRange, AppendInfo, CompactionStats, FlushPolicy, LogConfig, PartitionLog, ReadResult,
-    StorageError,
+    AbortedRange, AppendInfo, CompactionStats, FetchRead, FlushPolicy, LogConfig, PartitionLog,
+    ReadResult, StorageError,
 };
 
 use crate::producer_state::{AbortedTxn, ProducerStates, ProducerSummary, SequenceCheck};
@@ -114,6 +114,10 @@ impl TimestampBounds {
 /// The file in a partition directory that names the topic id it belongs to, so a directory left
 /// by a deleted topic is never mistaken for the data of a new topic with the same name.
 const PARTITION_METADATA: &str = "partition.metadata";
+
+/// What a read_committed fetch reports besides its records: the last stable offset, and the
+/// aborted transactions whose records may be among them.
+pub type CommittedView = (i64, Vec<AbortedTxn>);
 
 /// A partition led by this broker.
 pub struct Partition {
@@ -343,25 +347,34 @@ impl Partition {
         self.state_read().last_stable_offset(hw)
     }
 
-    /// Reads for a read_committed consumer: whole batches from `offset` below the last stable
-    /// offset, with the aborted transactions whose records may be among them.
-    pub fn read_committed(
+    /// What a fetch answers with: whole stored batches from `offset`, bounded by the high
+    /// watermark, or with `read_committed` by the last stable offset, then also the last stable
+    /// offset and the aborted transactions among the batches (for the client to drop). Large
+    /// reads come as a region of the segment file, sent from there.
+    pub fn read_for_fetch(
         &self,
         offset: i64,
         max_bytes: usize,
         min_one: bool,
-    ) -> Result<(ReadResult, i64, Vec<AbortedTxn>), StorageError> {
+        read_committed: bool,
+    ) -> Result<(FetchRead, Option<CommittedView>), StorageError> {
         let hw = self.high_watermark();
         let state = self.state_read();
+        if !read_committed {
+            return Ok((
+                state.log.read_for_fetch(offset, max_bytes, hw, min_one)?,
+                None,
+            ));
+        }
         let lso = state.last_stable_offset(hw);
-        let read = state.log.read(offset, max_bytes, lso, min_one)?;
-        let upto = last_offset_in(&read.records).map_or(offset, |last| last + 1);
+        let read = state.log.read_for_fetch(offset, max_bytes, lso, min_one)?;
+        let upto = read.last_offset.map_or(offset, |last| last + 1);
         let aborted = if upto > offset {
             state.producers.aborted_between(offset, upto)
         } else {
             Vec::new()
         };
-        Ok((read, lso, aborted))
+        Ok((read, Some((lso, aborted))))
     }
 
     /// Forgets idle producers (`producer.id.expiration.ms`); returns how many.
@@ -623,14 +636,6 @@ fn rebuild_producer_states(
     Ok((producers, snapshot_offset))
 }
 
-/// Offset of the last record of the last whole batch in `records`.
-fn last_offset_in(records: &[u8]) -> Option<i64> {
-    BatchIter::new(records)
-        .map_while(Result::ok)
-        .last()
-        .map(|b| b.last_offset())
-}
-
 /// Contents of `partition.metadata` for `topic_id` (Kafka's format).
 fn marker_contents(topic_id: Uuid) -> String {
     format!("version: 0\ntopic_id: {topic_id}\n")
@@ -773,13 +778,10 @@ mod tests {
             p.append(&txn_batch(8, 0), 0, None, None).unwrap(); // 2
             assert_eq!(p.high_watermark(), 3);
             assert_eq!(p.last_stable_offset(), 1);
-            let (read, lso, aborted) = p.read_committed(0, 1 << 20, true).unwrap();
+            let (read, committed) = p.read_for_fetch(0, 1 << 20, true, true).unwrap();
+            let (lso, aborted) = committed.unwrap();
             assert_eq!(lso, 1);
-            assert_eq!(
-                last_offset_in(&read.records),
-                Some(0),
-                "nothing of the open ones"
-            );
+            assert_eq!(read.last_offset, Some(0), "nothing of the open ones");
             assert!(aborted.is_empty());
             assert_eq!(p.append_marker(7, 0, Marker::Abort, 0, 0).unwrap(), 3);
             assert_eq!(p.last_stable_offset(), 2, "producer 8 is still open");
@@ -791,8 +793,9 @@ mod tests {
             drop(p);
             let p = open(&dir);
             assert_eq!(p.last_stable_offset(), 5, "snapshot: {snapshot}");
-            let (read, _, aborted) = p.read_committed(0, 1 << 20, true).unwrap();
-            assert_eq!(last_offset_in(&read.records), Some(4));
+            let (read, committed) = p.read_for_fetch(0, 1 << 20, true, true).unwrap();
+            let aborted = committed.unwrap().1;
+            assert_eq!(read.last_offset, Some(4));
             assert_eq!(
                 aborted,
                 vec![AbortedTxn {

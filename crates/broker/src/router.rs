@@ -73,6 +73,17 @@ macro_rules! routes {
                 let response = $handler($broker, &$ctx, request).await;
                 encode_response($out, ApiKey::$key, $ctx.version, $raw.header.correlation_id, &response)?;
             })*
+            ApiKey::Fetch => {
+                let mut body = $raw.body;
+                let request = m::FetchRequest::decode(&mut body, $ctx.version).map_err(|e| {
+                    DispatchError::Malformed { api_key: ApiKey::Fetch, version: $ctx.version, reason: e.to_string() }
+                })?;
+                // Record data left in segment files travels as placeholders; tell the buffer
+                // what they stand for before it meets them.
+                let (response, regions) = handlers::fetch::handle($broker, &$ctx, request).await;
+                $out.expect_regions(regions);
+                encode_response($out, ApiKey::Fetch, $ctx.version, $raw.header.correlation_id, &response)?;
+            }
             ApiKey::Produce => {
                 let mut body = $raw.body;
                 let request = m::ProduceRequest::decode(&mut body, $ctx.version).map_err(|e| {
@@ -124,7 +135,6 @@ pub async fn dispatch(
     routes!(broker, ctx, raw, out;
         ApiVersions => m::ApiVersionsRequest => handlers::api_versions::handle,
         Metadata => m::MetadataRequest => handlers::metadata::handle,
-        Fetch => m::FetchRequest => handlers::fetch::handle,
         ListOffsets => m::ListOffsetsRequest => handlers::list_offsets::handle,
         CreateTopics => m::CreateTopicsRequest => handlers::create_topics::handle,
         DeleteTopics => m::DeleteTopicsRequest => handlers::delete_topics::handle,

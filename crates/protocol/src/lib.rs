@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod control;
+pub mod file_region;
 pub mod frame;
 pub mod record_batch;
 pub mod records;

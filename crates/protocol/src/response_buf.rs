@@ -7,6 +7,11 @@
 //! buffer keeps a reference to it as a chunk of its own and starts a new owned chunk after it.
 //! The connection then writes all chunks with vectored writes.
 //!
+//! Record data still in a segment file comes as a placeholder (see [`crate::file_region`]):
+//! given the regions of a message with [`ResponseBuf::expect_regions`] before it is encoded,
+//! the buffer keeps each region as a chunk of its own, which the connection sends from the
+//! file.
+//!
 //! Offsets ([`ByteBufMut::offset`], `seek`, `range`) count across every chunk, so the frame size
 //! prefix can be filled in after the body was encoded, as with a plain `BytesMut`. A range may
 //! only lie within one owned chunk: the shared ones are never written to.
@@ -16,6 +21,8 @@ use std::ops::Range;
 use bytes::buf::UninitSlice;
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::protocol::buf::ByteBufMut;
+
+use crate::file_region::{placeholder_index, FileRegion, FileRegions};
 
 /// Shared `Bytes` shorter than this are copied: for small data an extra chunk (one more iovec
 /// and its bookkeeping) costs more than the copy.
@@ -28,6 +35,8 @@ enum Chunk {
     Owned(BytesMut),
     /// Bytes handed over by reference (record data); never written to.
     Shared(Bytes),
+    /// Bytes still in a file (record data), sent from there.
+    File(FileRegion),
 }
 
 impl Chunk {
@@ -35,13 +44,15 @@ impl Chunk {
         match self {
             Chunk::Owned(b) => b.len(),
             Chunk::Shared(b) => b.len(),
+            Chunk::File(r) => usize::try_from(r.len).unwrap_or(usize::MAX),
         }
     }
 
-    fn as_slice(&self) -> &[u8] {
+    fn out(&self) -> OutChunk<'_> {
         match self {
-            Chunk::Owned(b) => b,
-            Chunk::Shared(b) => b,
+            Chunk::Owned(b) => OutChunk::Bytes(b),
+            Chunk::Shared(b) => OutChunk::Bytes(b),
+            Chunk::File(r) => OutChunk::File(r),
         }
     }
 
@@ -49,7 +60,32 @@ impl Chunk {
         match self {
             Chunk::Owned(b) => b.truncate(len),
             Chunk::Shared(b) => b.truncate(len),
+            Chunk::File(r) => r.len = r.len.min(len as u64),
         }
+    }
+}
+
+/// A piece of the output as the connection writes it.
+#[derive(Debug)]
+pub enum OutChunk<'a> {
+    /// Bytes in memory.
+    Bytes(&'a [u8]),
+    /// Bytes to send from a file.
+    File(&'a FileRegion),
+}
+
+impl OutChunk<'_> {
+    /// Number of bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            OutChunk::Bytes(b) => b.len(),
+            OutChunk::File(r) => usize::try_from(r.len).unwrap_or(usize::MAX),
+        }
+    }
+
+    /// Whether the chunk has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -60,6 +96,11 @@ pub struct ResponseBuf {
     chunks: Vec<Chunk>,
     /// Total length of all chunks but the last.
     before_last: usize,
+    /// Regions of the message being encoded, by placeholder index; taken as they are met.
+    expected: Vec<Option<FileRegion>>,
+    /// A placeholder came that matched no expected region: the output is wrong and must not
+    /// be sent (a bug, never the client's doing).
+    broken: bool,
 }
 
 impl Default for ResponseBuf {
@@ -74,7 +115,24 @@ impl ResponseBuf {
         ResponseBuf {
             chunks: vec![Chunk::Owned(BytesMut::new())],
             before_last: 0,
+            expected: Vec::new(),
+            broken: false,
         }
+    }
+
+    /// Makes the placeholders of `regions` stand for their regions in the next message
+    /// encoded into this buffer.
+    pub fn expect_regions(&mut self, regions: FileRegions) {
+        if self.expected.iter().any(Option::is_some) {
+            self.broken = true;
+        }
+        self.expected = regions.into_vec().into_iter().map(Some).collect();
+    }
+
+    /// Whether a placeholder was met that stands for no expected region (or regions were
+    /// expected and never met): the buffered bytes are not what the encoder meant.
+    pub fn is_broken(&self) -> bool {
+        self.broken || self.expected.iter().any(Option::is_some)
     }
 
     /// Bytes buffered in all chunks.
@@ -88,15 +146,14 @@ impl ResponseBuf {
     }
 
     /// The buffered bytes, chunk by chunk, in order (empty chunks left out).
-    pub fn chunks(&self) -> impl Iterator<Item = &[u8]> {
-        self.chunks
-            .iter()
-            .map(Chunk::as_slice)
-            .filter(|c| !c.is_empty())
+    pub fn chunks(&self) -> impl Iterator<Item = OutChunk<'_>> {
+        self.chunks.iter().map(Chunk::out).filter(|c| !c.is_empty())
     }
 
     /// Empties the buffer, keeping the first owned chunk's allocation for the next responses.
     pub fn clear(&mut self) {
+        self.expected.clear();
+        self.broken = false;
         self.chunks.truncate(1);
         match self.chunks.first_mut() {
             Some(Chunk::Owned(b)) => b.clear(),
@@ -193,12 +250,29 @@ impl ByteBufMut for ResponseBuf {
     }
 
     fn put_shared(&mut self, bytes: &Bytes) {
+        if let Some(index) = placeholder_index(bytes) {
+            let region = self.expected.get_mut(index).and_then(Option::take);
+            match region {
+                Some(region) if region.len == bytes.len() as u64 => {
+                    self.push_chunk(Chunk::File(region));
+                }
+                _ => self.broken = true,
+            }
+            return;
+        }
         if bytes.len() < SHARE_MIN_BYTES {
             self.put_slice(bytes);
             return;
         }
-        self.before_last = self.len() + bytes.len();
-        self.chunks.push(Chunk::Shared(bytes.clone()));
+        self.push_chunk(Chunk::Shared(bytes.clone()));
+    }
+}
+
+impl ResponseBuf {
+    /// Appends a chunk that is not written to, and a new owned one after it.
+    fn push_chunk(&mut self, chunk: Chunk) {
+        self.before_last = self.len() + chunk.len();
+        self.chunks.push(chunk);
         self.chunks.push(Chunk::Owned(BytesMut::new()));
     }
 }
@@ -209,7 +283,21 @@ mod tests {
     use proptest::prelude::*;
 
     fn concat(b: &ResponseBuf) -> Vec<u8> {
-        b.chunks().flatten().copied().collect()
+        let mut out = Vec::new();
+        for c in b.chunks() {
+            match c {
+                OutChunk::Bytes(bytes) => out.extend_from_slice(bytes),
+                OutChunk::File(r) => out.extend_from_slice(&r.read_all().unwrap()),
+            }
+        }
+        out
+    }
+
+    fn file_with(data: &[u8]) -> std::sync::Arc<std::fs::File> {
+        use std::io::Write;
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(data).unwrap();
+        std::sync::Arc::new(f)
     }
 
     #[test]
@@ -220,9 +308,12 @@ mod tests {
         b.put_shared(&Bytes::from_static(b"small"));
         b.put_shared(&big);
         b.put_u8(9);
-        let chunks: Vec<&[u8]> = b.chunks().collect();
+        let chunks: Vec<OutChunk<'_>> = b.chunks().collect();
         assert_eq!(chunks.len(), 3);
-        assert_eq!(chunks[1].as_ptr(), big.as_ptr(), "not copied");
+        assert!(
+            matches!(chunks[1], OutChunk::Bytes(c) if c.as_ptr() == big.as_ptr()),
+            "not copied"
+        );
         assert_eq!(b.len(), 4 + 5 + big.len() + 1);
         let mut want = vec![0, 0, 0, 1];
         want.extend_from_slice(b"small");
@@ -263,6 +354,44 @@ mod tests {
         assert_eq!(concat(&b), b"abcx");
         b.seek(6);
         assert_eq!(concat(&b), b"abcx\0\0");
+    }
+
+    #[test]
+    fn placeholders_become_the_file_regions_they_stand_for() {
+        let file = file_with(b"0123456789abcdef");
+        let mut regions = FileRegions::default();
+        let region = |pos, len| FileRegion {
+            file: file.clone(),
+            pos,
+            len,
+        };
+        let first = regions.placeholder(region(10, 6)).unwrap();
+        let second = regions.placeholder(region(2, 3)).unwrap();
+        let mut b = ResponseBuf::new();
+        b.expect_regions(regions);
+        assert!(b.is_broken(), "expected regions not met yet");
+        b.put_slice(b"<");
+        b.put_shared(&first);
+        b.put_slice(b"|");
+        b.put_shared(&second);
+        b.put_slice(b">");
+        assert!(!b.is_broken());
+        assert_eq!(b.len(), 1 + 6 + 1 + 3 + 1);
+        assert_eq!(concat(&b), b"<abcdef|234>");
+        assert_eq!(
+            b.chunks()
+                .filter(|c| matches!(c, OutChunk::File(_)))
+                .count(),
+            2
+        );
+        b.clear();
+        // A placeholder no region was expected for leaves the buffer broken, never sent.
+        let mut other = FileRegions::default();
+        let stray = other.placeholder(region(0, 4)).unwrap();
+        b.put_shared(&stray);
+        assert!(b.is_broken());
+        b.clear();
+        assert!(!b.is_broken());
     }
 
     #[test]

@@ -95,4 +95,6 @@ mod time_index;
 pub use compaction::{AbortedRange, CompactionJob, CompactionStats};
 pub use config::{FlushPolicy, LogConfig};
 pub use error::StorageError;
-pub use log::{AppendInfo, PartitionLog, ReadResult};
+pub use log::{
+    AppendInfo, FetchRead, FetchRecords, PartitionLog, ReadResult, FILE_REGION_MIN_BYTES,
+};

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use weir_protocol::file_region::FileRegion;
 use weir_protocol::record_batch::{
     set_log_append_time, BatchError, BatchIter, RecordBatchView, BATCH_HEADER_LEN,
 };
@@ -22,6 +23,10 @@ use crate::segment::{parse_log_name, Segment};
 
 /// Bytes of a rewritten batch prefix: baseOffset, batchLength, partitionLeaderEpoch.
 const PREFIX_LEN: usize = 16;
+
+/// Fetch reads of at least this many bytes are handed out as a [`FileRegion`] rather than read
+/// into memory: below it, a read costs less than the extra system call and bookkeeping.
+pub const FILE_REGION_MIN_BYTES: usize = 64 * 1024;
 
 /// What an append assigned, for the produce response and replication.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +52,42 @@ pub struct ReadResult {
     pub log_start_offset: i64,
     /// Log end offset at the time of the read.
     pub log_end_offset: i64,
+}
+
+/// The record data of a fetch: read into memory, or left in the file for large reads.
+#[derive(Clone, Debug)]
+pub enum FetchRecords {
+    /// Whole batches read into memory.
+    Bytes(Bytes),
+    /// Whole batches still in their segment file. Segments are only cut back in place on
+    /// open (recovery), so the bytes do not change while the region is alive.
+    File(FileRegion),
+}
+
+impl FetchRecords {
+    /// Bytes of record data.
+    pub fn len(&self) -> usize {
+        match self {
+            FetchRecords::Bytes(b) => b.len(),
+            FetchRecords::File(f) => usize::try_from(f.len).unwrap_or(usize::MAX),
+        }
+    }
+
+    /// Whether there are no records.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What [`PartitionLog::read_for_fetch`] found.
+#[derive(Clone, Debug)]
+pub struct FetchRead {
+    /// Whole batches exactly as stored.
+    pub records: FetchRecords,
+    /// Last offset of the last batch, `None` if there are no records.
+    pub last_offset: Option<i64>,
+    /// Log start offset at the time of the read.
+    pub log_start_offset: i64,
 }
 
 /// The append-only, segmented log of one partition (see the crate docs for the format).
@@ -432,8 +473,67 @@ impl PartitionLog {
         upper_bound: i64,
         min_one: bool,
     ) -> Result<ReadResult, StorageError> {
-        let log_start = self.log_start_offset;
-        let log_end = self.log_end_offset();
+        self.check_readable(offset)?;
+        let (log_start, log_end) = (self.log_start_offset, self.log_end_offset());
+        let records = match self.batch_position(offset)? {
+            Some((seg, pos)) => seg.read_batches(pos, max_bytes, upper_bound, min_one)?,
+            None => Vec::new(),
+        };
+        Ok(ReadResult {
+            records: crate::read_buffer::into_bytes(records),
+            log_start_offset: log_start,
+            log_end_offset: log_end,
+        })
+    }
+
+    /// As [`PartitionLog::read`], for a fetch response: a read of [`FILE_REGION_MIN_BYTES`]
+    /// or more comes back as a region of the segment file, to be sent from there, unless the
+    /// batches are so small and many that finding their bounds costs more than reading them.
+    pub fn read_for_fetch(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        upper_bound: i64,
+        min_one: bool,
+    ) -> Result<FetchRead, StorageError> {
+        self.check_readable(offset)?;
+        let read = |records, last_offset| FetchRead {
+            records,
+            last_offset,
+            log_start_offset: self.log_start_offset,
+        };
+        let Some((seg, pos)) = self.batch_position(offset)? else {
+            return Ok(read(FetchRecords::Bytes(Bytes::new()), None));
+        };
+        if max_bytes >= FILE_REGION_MIN_BYTES {
+            if let Some((end, last)) = seg.batches_end(pos, max_bytes, upper_bound, min_one)? {
+                let len = end - pos;
+                let region = (len >= FILE_REGION_MIN_BYTES as u64)
+                    .then(|| seg.file_region(pos, len))
+                    .flatten();
+                let records = match region {
+                    Some(region) => FetchRecords::File(region),
+                    None => FetchRecords::Bytes(crate::read_buffer::into_bytes(
+                        seg.read_exact_at(pos, len)?,
+                    )),
+                };
+                return Ok(read(records, last.map(|h| h.last_offset)));
+            }
+        }
+        let bytes = seg.read_batches(pos, max_bytes, upper_bound, min_one)?;
+        let last = BatchIter::new(&bytes)
+            .map_while(Result::ok)
+            .last()
+            .map(|b| b.last_offset());
+        Ok(read(
+            FetchRecords::Bytes(crate::read_buffer::into_bytes(bytes)),
+            last,
+        ))
+    }
+
+    /// Fails with `OffsetOutOfRange` unless `offset` lies within `[log_start, log_end]`.
+    fn check_readable(&self, offset: i64) -> Result<(), StorageError> {
+        let (log_start, log_end) = (self.log_start_offset, self.log_end_offset());
         if offset < log_start || offset > log_end {
             return Err(StorageError::OffsetOutOfRange {
                 requested: offset,
@@ -441,11 +541,12 @@ impl PartitionLog {
                 log_end,
             });
         }
-        let result = |records: Vec<u8>| ReadResult {
-            records: crate::read_buffer::into_bytes(records),
-            log_start_offset: log_start,
-            log_end_offset: log_end,
-        };
+        Ok(())
+    }
+
+    /// The segment holding the batch that contains `offset` (or the next batch after a gap)
+    /// and that batch's position; `None` if there is none.
+    fn batch_position(&self, offset: i64) -> Result<Option<(&Segment, u64)>, StorageError> {
         let start = self
             .segments
             .range(..=offset)
@@ -453,15 +554,10 @@ impl PartitionLog {
             .map_or(i64::MIN, |(base, _)| *base);
         for seg in self.segments.range(start..).map(|(_, s)| s) {
             if let Some(pos) = seg.find_position(offset)? {
-                return Ok(result(seg.read_batches(
-                    pos,
-                    max_bytes,
-                    upper_bound,
-                    min_one,
-                )?));
+                return Ok(Some((seg, pos)));
             }
         }
-        Ok(result(Vec::new()))
+        Ok(None)
     }
 
     /// First offset still readable (raised by retention and DeleteRecords).

@@ -6,8 +6,10 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, IoSlice, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
+use weir_protocol::file_region::FileRegion;
 use weir_protocol::record_batch::{
     record_timestamps, BatchError, BatchIter, Compression, RecordBatchView, BATCH_HEADER_LEN,
 };
@@ -22,6 +24,11 @@ use crate::time_index::{TimeEntry, TimeIndex};
 const SCAN_CHUNK: usize = 16 * 1024;
 /// Bytes read at a time when walking whole batches (compaction).
 const WALK_CHUNK: usize = 1 << 20;
+/// Bytes read at a time when walking the headers of batches to be sent from the file.
+const HEADER_CHUNK: usize = 4 * 1024;
+/// Most reads such a header walk may take; past it the batches are small and many,
+/// and reading them whole (one pread) is cheaper than finding their bounds header by header.
+const HEADER_WALK_READS: usize = 16;
 
 /// Path of a segment file: `<20-digit zero-padded base offset>.<ext>`.
 pub(crate) fn segment_path(dir: &Path, base_offset: i64, ext: &str) -> PathBuf {
@@ -51,8 +58,9 @@ pub(crate) struct Segment {
     base_offset: i64,
     log_path: PathBuf,
     /// The `.log` file; `None` while a new segment is still empty and has no files (see
-    /// [`Segment::pending`]).
-    file: Option<File>,
+    /// [`Segment::pending`]). Shared with the [`FileSlice`]s of fetches still being sent, so
+    /// a segment deleted meanwhile stays readable until they are done.
+    file: Option<Arc<File>>,
     /// Bytes of valid batches; the file's write cursor sits here.
     size: u64,
     /// Last offset + 1 (== base_offset when empty).
@@ -121,14 +129,14 @@ impl Segment {
         let file = crate::index_file::create_truncated(&self.log_path)?;
         self.index.create_file()?;
         self.time_index.create_file()?;
-        self.file = Some(file);
+        self.file = Some(Arc::new(file));
         Ok(())
     }
 
     /// The `.log` file, or an error for a pending segment (callers check `size` first: a
     /// pending segment is empty).
     fn file(&self) -> io::Result<&File> {
-        self.file.as_ref().ok_or_else(|| {
+        self.file.as_deref().ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::NotFound,
                 format!("{} not created yet", self.log_path.display()),
@@ -183,7 +191,7 @@ impl Segment {
         let mut seg = Self {
             base_offset,
             log_path: log_path.to_path_buf(),
-            file: Some(file.try_clone()?),
+            file: Some(Arc::new(file.try_clone()?)),
             size: 0,
             next_offset: base_offset,
             index,
@@ -251,7 +259,7 @@ impl Segment {
         let mut seg = Self {
             base_offset,
             log_path,
-            file: Some(file.try_clone()?),
+            file: Some(Arc::new(file.try_clone()?)),
             size: 0,
             next_offset: base_offset,
             index: OffsetIndex::create(&segment_path(dir, base_offset, "index"), Vec::new())?,
@@ -345,7 +353,7 @@ impl Segment {
     }
 
     /// Reads `len` bytes at `pos`, failing if they lie beyond the valid data.
-    fn read_exact_at(&self, pos: u64, len: u64) -> Result<Vec<u8>, StorageError> {
+    pub(crate) fn read_exact_at(&self, pos: u64, len: u64) -> Result<Vec<u8>, StorageError> {
         if !matches!(pos.checked_add(len), Some(end) if end <= self.size) {
             return Err(StorageError::Corrupt(format!(
                 "read of {len} bytes at {pos} past end {} of {}",
@@ -463,6 +471,57 @@ impl Segment {
         }
         buf.truncate(end);
         Ok(buf)
+    }
+
+    /// Where the batches [`Segment::read_batches`] would return end, and the header of the
+    /// last of them, found by walking the batch headers only (so the batches can be sent
+    /// from the file, see [`Segment::file_region`]). `None` when that walk would take more
+    /// than [`HEADER_WALK_READS`] reads.
+    pub(crate) fn batches_end(
+        &self,
+        pos: u64,
+        max_bytes: usize,
+        upper_bound: i64,
+        min_one: bool,
+    ) -> Result<Option<(u64, Option<BatchMeta>)>, StorageError> {
+        let limit = self.size.min(pos.saturating_add(max_bytes as u64));
+        let mut chunk = [0u8; HEADER_CHUNK];
+        // File range held in `chunk`.
+        let (mut chunk_at, mut chunk_len) = (0u64, 0usize);
+        let mut reads = 0;
+        let (mut end, mut last) = (pos, None);
+        while end + BATCH_HEADER_LEN as u64 <= self.size {
+            if end < chunk_at || end + BATCH_HEADER_LEN as u64 > chunk_at + chunk_len as u64 {
+                if reads == HEADER_WALK_READS {
+                    return Ok(None);
+                }
+                chunk_len = (self.size - end).min(HEADER_CHUNK as u64) as usize;
+                self.file()?.read_exact_at(&mut chunk[..chunk_len], end)?;
+                (chunk_at, reads) = (end, reads + 1);
+            }
+            let at = (end - chunk_at) as usize;
+            let Some(h) = chunk
+                .get(at..at + BATCH_HEADER_LEN)
+                .and_then(BatchMeta::decode)
+            else {
+                break;
+            };
+            // KIP-74: a first batch larger than the limit is returned whole.
+            let fits = end + h.len <= limit || (end == pos && min_one);
+            if h.base_offset >= upper_bound || !fits || end + h.len > self.size {
+                break;
+            }
+            end += h.len;
+            last = Some(h);
+        }
+        Ok(Some((end, last)))
+    }
+
+    /// `len` bytes of the file from `pos`, to be sent without reading them into memory;
+    /// `None` for a segment without a file.
+    pub(crate) fn file_region(&self, pos: u64, len: u64) -> Option<FileRegion> {
+        let file = Arc::clone(self.file.as_ref()?);
+        Some(FileRegion { file, pos, len })
     }
 
     /// A reader over the segment's current bytes that needs no access to the log, so
@@ -610,7 +669,7 @@ impl Segment {
     pub(crate) fn retention_timestamp(&self) -> i64 {
         match self.max_timestamp() {
             Some(ts) if ts >= 0 => ts,
-            _ => self.file.as_ref().map_or(self.created_ms, mtime_ms),
+            _ => self.file.as_deref().map_or(self.created_ms, mtime_ms),
         }
     }
 }

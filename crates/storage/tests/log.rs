@@ -2,11 +2,14 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use weir_protocol::record_batch::{build_test_batch, BatchIter, RecordBatchView, TestRecord};
-use weir_storage::{FlushPolicy, LogConfig, PartitionLog, StorageError};
+use weir_storage::{
+    FetchRecords, FlushPolicy, LogConfig, PartitionLog, StorageError, FILE_REGION_MIN_BYTES,
+};
 
 fn batch(records: usize, ts: i64, value_len: usize) -> Vec<u8> {
     let value = vec![b'v'; value_len];
@@ -671,4 +674,84 @@ fn a_retired_log_never_creates_its_directory() {
     assert_eq!(log.log_end_offset(), 0);
     // Deleting a log that never had a directory succeeds.
     log.delete().unwrap();
+}
+
+/// The bytes of a fetch read, whether it came as bytes or as a region of a segment file.
+fn fetch_bytes(records: &FetchRecords) -> Vec<u8> {
+    match records {
+        FetchRecords::Bytes(b) => b.to_vec(),
+        FetchRecords::File(region) => {
+            let mut buf = vec![0u8; region.len as usize];
+            region.file.read_exact_at(&mut buf, region.pos).unwrap();
+            buf
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// A fetch read returns exactly the batches `read` returns, whichever form it takes.
+    #[test]
+    fn fetch_reads_return_what_read_returns(
+        appends in prop::collection::vec((1usize..4, prop_oneof![0usize..300, 5_000usize..40_000]), 1..30),
+        segment_bytes in 50_000u64..400_000,
+        reads in prop::collection::vec((0.0f64..1.0, 0usize..300_000, 0.0f64..1.2, any::<bool>()), 1..12),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = PartitionLog::open(dir.path(), small_config(segment_bytes)).unwrap();
+        for (i, (records, size)) in appends.iter().enumerate() {
+            log.append(&batch(*records, i as i64, *size), 0, None).unwrap();
+        }
+        let end = log.log_end_offset();
+        for (at, max_bytes, bound, min_one) in reads {
+            let offset = (at * end as f64) as i64;
+            let upper_bound = (bound * end as f64) as i64;
+            let plain = log.read(offset, max_bytes, upper_bound, min_one).unwrap();
+            let fetch = log.read_for_fetch(offset, max_bytes, upper_bound, min_one).unwrap();
+            prop_assert_eq!(fetch_bytes(&fetch.records), plain.records.to_vec());
+            prop_assert_eq!(fetch.last_offset, batches(&plain.records).last().map(|b| b.1));
+            prop_assert_eq!(fetch.log_start_offset, plain.log_start_offset);
+            if let FetchRecords::File(region) = &fetch.records {
+                prop_assert!(region.len >= FILE_REGION_MIN_BYTES as u64);
+            }
+        }
+    }
+}
+
+#[test]
+fn large_fetch_reads_are_file_regions_and_outlive_their_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), small_config(200_000)).unwrap();
+    for i in 0..8 {
+        log.append(&batch(2, i, 30_000), 0, None).unwrap();
+    }
+    let fetch = log.read_for_fetch(0, 1 << 20, i64::MAX, true).unwrap();
+    let FetchRecords::File(region) = &fetch.records else {
+        panic!("a 180 KB read should be a file region: {:?}", fetch.records);
+    };
+    let before = fetch_bytes(&fetch.records);
+    let plain = log.read(0, 1 << 20, i64::MAX, true).unwrap();
+    assert_eq!(before, plain.records.to_vec());
+    assert_eq!(batches(&before), vec![(0, 1), (2, 3), (4, 5)]);
+    assert_eq!(fetch.last_offset, Some(5));
+    // DeleteRecords deletes the segment; the region still reads the same bytes.
+    let first = segment_files(dir.path())[0].clone();
+    assert_eq!(log.delete_records_before(14).unwrap(), 14);
+    assert!(!first.exists(), "the first segment was deleted");
+    assert_eq!(fetch_bytes(&FetchRecords::File(region.clone())), before);
+    // Reads of a few bytes, and of many small batches, come as bytes.
+    let small = log.read_for_fetch(14, 1 << 20, i64::MAX, true).unwrap();
+    assert!(matches!(small.records, FetchRecords::Bytes(_)));
+    let mut many = PartitionLog::open(&dir.path().join("many"), small_config(1 << 30)).unwrap();
+    for i in 0..2_000 {
+        many.append(&batch(1, i, 100), 0, None).unwrap();
+    }
+    let read = many.read_for_fetch(0, 1 << 20, i64::MAX, true).unwrap();
+    assert!(
+        matches!(read.records, FetchRecords::Bytes(_)),
+        "walking 2,000 headers costs more than reading them"
+    );
+    assert_eq!(batches(&fetch_bytes(&read.records)).len(), 2_000);
+    assert_eq!(read.last_offset, Some(1_999));
 }

@@ -6,6 +6,10 @@
 //! `isolation_level = 1` (read_committed) reads only below the last stable offset and lists
 //! the aborted transactions among the records returned, so the client drops their records.
 //!
+//! Reads of 64 KiB and more are not read into memory: their record data is a region of the
+//! segment file, which the response carries as a placeholder (see
+//! `weir_protocol::file_region`) and the connection sends with `sendfile`.
+//!
 //! Fetch sessions (KIP-227) are not kept: every response carries session id 0, which tells the
 //! client to send full fetch requests, exactly as a Kafka broker with no free session slots does.
 
@@ -22,7 +26,8 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicNam
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
 use weir_metadata::{AclOperation, ResourceType};
-use weir_storage::StorageError;
+use weir_protocol::file_region::FileRegions;
+use weir_storage::{FetchRecords, StorageError};
 
 use crate::broker::Broker;
 use crate::partition::Partition;
@@ -31,50 +36,55 @@ use crate::router::RequestContext;
 /// First version whose topics are named by id.
 const TOPIC_IDS_VERSION: i16 = 13;
 
-/// Answers Fetch, waiting up to `max_wait_ms` for `min_bytes`.
+/// Answers Fetch, waiting up to `max_wait_ms` for `min_bytes`: the response, and the file
+/// regions its placeholders stand for.
 pub async fn handle(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: FetchRequest,
-) -> FetchResponse {
+) -> (FetchResponse, FileRegions) {
     if request.session_id != 0 {
-        return FetchResponse::default()
+        let response = FetchResponse::default()
             .with_error_code(ResponseError::FetchSessionIdNotFound.code())
             .with_session_id(0);
+        return (response, FileRegions::default());
     }
     let max_wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let deadline = tokio::time::Instant::now() + max_wait;
     let min_bytes = request.min_bytes.max(0) as usize;
     loop {
         let mut watchers = Vec::new();
-        let (response, bytes, has_error) = collect(broker, ctx, &request, &mut watchers);
+        let (response, regions, bytes, has_error) = collect(broker, ctx, &request, &mut watchers);
         let expired = tokio::time::Instant::now() >= deadline;
         if bytes >= min_bytes.max(1) || has_error || expired || watchers.is_empty() {
-            return response;
+            return (response, regions);
         }
         // Wait for any partition's high watermark to move, or for the deadline.
         let changes = select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
         if tokio::time::timeout_at(deadline, changes).await.is_err() {
             let mut unused = Vec::new();
-            return collect(broker, ctx, &request, &mut unused).0;
+            let (response, regions, _, _) = collect(broker, ctx, &request, &mut unused);
+            return (response, regions);
         }
     }
 }
 
-/// Reads every requested partition once. Returns the response, the record bytes in it,
-/// whether any partition failed, and a high-watermark watcher per partition read (subscribed
-/// before reading, so no append between the read and the wait is missed).
+/// Reads every requested partition once. Returns the response, the file regions its
+/// placeholders stand for, the record bytes in it, whether any partition failed, and a
+/// high-watermark watcher per partition read (subscribed before reading, so no append between
+/// the read and the wait is missed).
 fn collect(
     broker: &Broker,
     ctx: &RequestContext,
     request: &FetchRequest,
     watchers: &mut Vec<watch::Receiver<i64>>,
-) -> (FetchResponse, usize, bool) {
+) -> (FetchResponse, FileRegions, usize, bool) {
     let version = ctx.version;
     let state = broker.metadata.state();
     let mut remaining = request.max_bytes.max(0) as usize;
     let mut total = 0usize;
     let mut has_error = false;
+    let mut regions = FileRegions::default();
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
         let name: Option<String> = if version >= TOPIC_IDS_VERSION {
@@ -105,7 +115,12 @@ fn collect(
                         let min_one = total == 0;
                         let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
                         let committed = request.isolation_level == 1;
-                        let data = read_partition(&partition, p, limit, min_one, committed);
+                        let data = read_partition(
+                            &partition,
+                            p,
+                            (limit, min_one, committed),
+                            &mut regions,
+                        );
                         let n = data.records.as_ref().map_or(0, |r| r.len());
                         total += n;
                         remaining = remaining.saturating_sub(n);
@@ -128,15 +143,16 @@ fn collect(
     let response = FetchResponse::default()
         .with_session_id(0)
         .with_responses(topics);
-    (response, total, has_error)
+    (response, regions, total, has_error)
 }
 
+/// One partition's answer; `read` is (byte limit, KIP-74 min one batch, read_committed). A
+/// region of the segment file gets a placeholder from `regions`.
 fn read_partition(
     partition: &Partition,
     p: &FetchPartition,
-    limit: usize,
-    min_one: bool,
-    read_committed: bool,
+    (limit, min_one, read_committed): (usize, bool, bool),
+    regions: &mut FileRegions,
 ) -> PartitionData {
     let epoch = partition.settings().leader_epoch;
     if p.current_leader_epoch >= 0 && p.current_leader_epoch != epoch {
@@ -158,34 +174,37 @@ fn read_partition(
             .with_log_start_offset(partition.log_start_offset())
             .with_records(Some(Default::default()));
     }
-    let read = if read_committed {
-        partition
-            .read_committed(p.fetch_offset, limit, min_one)
-            .map(|(read, lso, aborted)| {
-                let aborted = aborted
-                    .into_iter()
-                    .map(|a| {
-                        AbortedTransaction::default()
-                            .with_producer_id(ProducerId(a.producer_id))
-                            .with_first_offset(a.first_offset)
-                    })
-                    .collect();
-                (read, Some(lso), Some(aborted))
-            })
-    } else {
-        partition
-            .read(p.fetch_offset, limit, min_one)
-            .map(|r| (r, None, None))
-    };
+    let read = partition
+        .read_for_fetch(p.fetch_offset, limit, min_one, read_committed)
+        .and_then(|(read, committed)| {
+            let records = match read.records {
+                FetchRecords::Bytes(bytes) => bytes,
+                FetchRecords::File(region) => match regions.placeholder(region) {
+                    Ok(placeholder) => placeholder,
+                    Err(region) => region.read_all()?,
+                },
+            };
+            Ok((records, read.log_start_offset, committed))
+        });
     match read {
-        Ok((read, lso, aborted)) => {
-            let base = match lso {
-                Some(lso) => base.with_last_stable_offset(lso),
+        Ok((records, log_start_offset, committed)) => {
+            let base = match committed {
+                Some((lso, aborted)) => {
+                    let aborted = aborted
+                        .into_iter()
+                        .map(|a| {
+                            AbortedTransaction::default()
+                                .with_producer_id(ProducerId(a.producer_id))
+                                .with_first_offset(a.first_offset)
+                        })
+                        .collect();
+                    base.with_last_stable_offset(lso)
+                        .with_aborted_transactions(Some(aborted))
+                }
                 None => base,
             };
-            base.with_log_start_offset(read.log_start_offset)
-                .with_aborted_transactions(aborted)
-                .with_records(Some(read.records))
+            base.with_log_start_offset(log_start_offset)
+                .with_records(Some(records))
         }
         Err(StorageError::OffsetOutOfRange { log_start, .. }) => base
             .with_error_code(ResponseError::OffsetOutOfRange.code())
