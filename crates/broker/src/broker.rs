@@ -5,7 +5,8 @@
 //! metadata state (open logs of new partitions, apply changed configs, delete logs of deleted
 //! topics). Admin handlers call it after their command is applied; start-up calls it once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
@@ -164,6 +165,18 @@ impl Broker {
         }
     }
 
+    /// Names of the partition directories in the logs directory (none if it does not exist).
+    fn log_dir_names(&self) -> Result<HashSet<OsString>, StorageError> {
+        match std::fs::read_dir(&self.logs_dir) {
+            Ok(entries) => entries
+                .map(|e| Ok(e?.file_name()))
+                .collect::<Result<_, std::io::Error>>()
+                .map_err(StorageError::from),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HashSet::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Makes the partition registry match the current metadata state.
     pub fn sync_partitions(&self) -> Result<(), StorageError> {
         let state = self.metadata.state();
@@ -208,9 +221,21 @@ impl Broker {
         // other partitions carry on meanwhile. Admin operations (the only callers besides
         // start-up) are serialised by the admin lock, so nobody opens the same partition twice.
         let mut opened = Vec::with_capacity(to_open.len());
+        // One listing of the logs directory tells which partitions are new (no directory):
+        // those open without touching the disk.
+        let present = if to_open.is_empty() {
+            HashSet::new()
+        } else {
+            self.log_dir_names()?
+        };
         for (name, i, id, settings) in to_open {
-            let dir = self.logs_dir.join(format!("{name}-{i}"));
-            let partition = Partition::open(dir, &name, i as i32, id, settings)?;
+            let dir_name = format!("{name}-{i}");
+            let dir = self.logs_dir.join(&dir_name);
+            let partition = if present.contains(OsStr::new(&dir_name)) {
+                Partition::open(dir, &name, i as i32, id, settings)?
+            } else {
+                Partition::open_absent(dir, &name, i as i32, id, settings)?
+            };
             opened.push((name, i, Arc::new(partition)));
         }
         if !opened.is_empty() {

@@ -161,7 +161,31 @@ impl Partition {
         settings: PartitionSettings,
     ) -> Result<Self, StorageError> {
         claim_directory(&dir, topic_id)?;
-        let mut log = PartitionLog::open(&dir, settings.log_config.clone())?;
+        let log = PartitionLog::open(&dir, settings.log_config.clone())?;
+        Self::with_log(dir, topic, index, topic_id, settings, log)
+    }
+
+    /// As [`Partition::open`], for a partition whose directory the caller knows does not
+    /// exist (listed just before): a new partition, opened without touching the disk.
+    pub fn open_absent(
+        dir: PathBuf,
+        topic: &str,
+        index: i32,
+        topic_id: Uuid,
+        settings: PartitionSettings,
+    ) -> Result<Self, StorageError> {
+        let log = PartitionLog::open_absent(&dir, settings.log_config.clone());
+        Self::with_log(dir, topic, index, topic_id, settings, log)
+    }
+
+    fn with_log(
+        dir: PathBuf,
+        topic: &str,
+        index: i32,
+        topic_id: Uuid,
+        settings: PartitionSettings,
+        mut log: PartitionLog,
+    ) -> Result<Self, StorageError> {
         log.set_directory_marker(PARTITION_METADATA, marker_contents(topic_id).into_bytes());
         let (producers, snapshot_offset) = rebuild_producer_states(&log, &dir)?;
         let (high_watermark, _) = watch::channel(log.log_end_offset());

@@ -42,7 +42,7 @@
 //! [`DEFAULT_MAX_RECORDS_BYTES`] decompressed, malformed records) is kept as it is and its
 //! keys are ignored: compaction never loses data it cannot read.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -53,7 +53,7 @@ use weir_protocol::records::{batch_records, build_batch, RecordIter, DEFAULT_MAX
 
 use crate::checkpoint::sync_dir;
 use crate::error::StorageError;
-use crate::segment::{Segment, SegmentReader};
+use crate::segment::{Segment, SegmentReader, Segments};
 
 /// Distinguishes the temp files of jobs prepared in this process.
 static NEXT_JOB: AtomicU64 = AtomicU64::new(0);
@@ -232,7 +232,7 @@ impl CompactionJob {
     /// Snapshots the closed segments of `segments` (the last one is the active one).
     pub(crate) fn prepare(
         dir: &Path,
-        segments: &BTreeMap<i64, Segment>,
+        segments: &Segments,
         params: Params,
         aborted: Vec<AbortedRange>,
     ) -> Result<Self, StorageError> {
@@ -304,7 +304,7 @@ impl CompactionJob {
     /// discarding, so the next pass runs in full).
     pub(crate) fn finish(
         mut self,
-        segments: &mut BTreeMap<i64, Segment>,
+        segments: &mut Segments,
         index_interval: u64,
     ) -> Result<(CompactionStats, Option<CleanerState>), StorageError> {
         self.run()?;
@@ -341,7 +341,7 @@ impl CompactionJob {
             } else if let Some(old) = segments.get(&seg.base) {
                 let new = swap(&self.dir, old, &cleaned.tmp, index_interval, crash_after)?;
                 crash_after = None;
-                segments.insert(seg.base, new);
+                segments.insert(seg.base, Box::new(new));
             }
             let before = seg.reader.size();
             tracing::info!(

@@ -2,7 +2,6 @@
 //! offsets, the leader epoch cache and the flush policy; validates produced batches from their
 //! headers and appends them without copying.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -19,7 +18,7 @@ use crate::config::{FlushPolicy, LogConfig};
 use crate::epoch_cache::LeaderEpochCache;
 use crate::error::StorageError;
 use crate::header::BatchMeta;
-use crate::segment::{parse_log_name, Segment};
+use crate::segment::{parse_log_name, Segment, Segments};
 
 /// Bytes of a rewritten batch prefix: baseOffset, batchLength, partitionLeaderEpoch.
 const PREFIX_LEN: usize = 16;
@@ -95,7 +94,7 @@ pub struct PartitionLog {
     dir: PathBuf,
     config: LogConfig,
     /// Segments by base offset; never empty, the last one is active.
-    segments: BTreeMap<i64, Segment>,
+    segments: Segments,
     log_start_offset: i64,
     epochs: LeaderEpochCache,
     last_flush: Instant,
@@ -139,13 +138,15 @@ impl PartitionLog {
     /// [`PartitionLog::set_directory_marker`] and the first segment's files are created by
     /// the first write. Creating a topic with many partitions therefore creates no files.
     pub fn open(dir: &Path, config: LogConfig) -> Result<Self, StorageError> {
-        let (entries, dir_exists) = match fs::read_dir(dir) {
-            Ok(entries) => (Some(entries), true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, false),
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self::open_absent(dir, config));
+            }
             Err(e) => return Err(e.into()),
         };
         let mut bases = Vec::new();
-        for entry in entries.into_iter().flatten() {
+        for entry in entries {
             let entry = entry?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
@@ -156,36 +157,26 @@ impl PartitionLog {
             }
         }
         bases.sort_unstable();
-        let mut segments = BTreeMap::new();
+        let mut segments = Segments::new();
         let last = bases.len().checked_sub(1);
         for (i, &base) in bases.iter().enumerate() {
             let seg = Segment::open(dir, base, Some(i) == last, config.index_interval_bytes)?;
-            segments.insert(base, seg);
+            segments.insert(base, Box::new(seg));
         }
-        // Without a directory there is nothing to read (saves the failing look-ups when a
-        // topic with many partitions is created).
-        let checkpoint = if dir_exists {
-            read_log_start(dir)?
-        } else {
-            None
-        };
+        let checkpoint = read_log_start(dir)?;
         if segments.is_empty() {
             let base = checkpoint.unwrap_or(0);
-            segments.insert(base, Segment::pending(dir, base, now_ms()));
+            segments.insert(base, Box::new(Segment::pending(dir, base, now_ms())));
         }
         let mut log = Self {
             dir: dir.to_path_buf(),
             config,
             segments,
             log_start_offset: 0,
-            epochs: if dir_exists {
-                LeaderEpochCache::load(dir)?
-            } else {
-                LeaderEpochCache::empty(dir)
-            },
+            epochs: LeaderEpochCache::load(dir)?,
             last_flush: Instant::now(),
             cleaner: None,
-            dir_exists,
+            dir_exists: true,
             dir_marker: None,
             retired: false,
         };
@@ -206,6 +197,27 @@ impl PartitionLog {
         log.epochs.truncate_from_end(log_end)?;
         log.epochs.truncate_from_start(log.log_start_offset)?;
         Ok(log)
+    }
+
+    /// The empty log of a directory that does not exist, opened without touching the disk:
+    /// what [`PartitionLog::open`] gives there, for a caller that already knows the directory
+    /// is missing (the broker lists the parent once for a topic with many new partitions,
+    /// instead of two failing look-ups per partition). The first write creates everything.
+    pub fn open_absent(dir: &Path, config: LogConfig) -> Self {
+        let mut segments = Segments::new();
+        segments.insert(0, Box::new(Segment::pending(dir, 0, now_ms())));
+        Self {
+            dir: dir.to_path_buf(),
+            config,
+            segments,
+            log_start_offset: 0,
+            epochs: LeaderEpochCache::empty(dir),
+            last_flush: Instant::now(),
+            cleaner: None,
+            dir_exists: false,
+            dir_marker: None,
+            retired: false,
+        }
     }
 
     /// Sets a file (name, contents) to write into the directory if this log has to create
@@ -283,20 +295,27 @@ impl PartitionLog {
         for (_, seg) in std::mem::take(&mut self.segments) {
             seg.remove_files()?;
         }
-        self.segments
-            .insert(offset, Segment::create(&self.dir, offset, now_ms())?);
+        self.segments.insert(
+            offset,
+            Box::new(Segment::create(&self.dir, offset, now_ms())?),
+        );
         sync_dir(&self.dir)?;
         Ok(())
     }
 
     fn active(&self) -> Result<&Segment, StorageError> {
-        self.segments.values().next_back().ok_or_else(no_segment)
+        self.segments
+            .values()
+            .next_back()
+            .map(|s| &**s)
+            .ok_or_else(no_segment)
     }
 
     fn active_mut(&mut self) -> Result<&mut Segment, StorageError> {
         self.segments
             .values_mut()
             .next_back()
+            .map(|s| &mut **s)
             .ok_or_else(no_segment)
     }
 
@@ -454,7 +473,7 @@ impl PartitionLog {
             active.sync()?;
         }
         let seg = Segment::create(&self.dir, log_end, now_ms())?;
-        self.segments.insert(log_end, seg);
+        self.segments.insert(log_end, Box::new(seg));
         if durable {
             sync_dir(&self.dir)?;
         }
@@ -570,12 +589,12 @@ impl PartitionLog {
         self.segments
             .values()
             .next_back()
-            .map_or(self.log_start_offset, Segment::next_offset)
+            .map_or(self.log_start_offset, |s| s.next_offset())
     }
 
     /// Bytes of all segments.
     pub fn size_bytes(&self) -> u64 {
-        self.segments.values().map(Segment::size).sum()
+        self.segments.values().map(|s| s.size()).sum()
     }
 
     /// Number of segments, including the active one.

@@ -53,6 +53,11 @@ fn mtime_ms(file: &File) -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// A log's segments by base offset. Boxed: a map node holds eleven entries, so unboxed a
+/// partition with one segment would allocate room for eleven whole segments (~3 KB), which
+/// adds up for topics with thousands of partitions.
+pub(crate) type Segments = std::collections::BTreeMap<i64, Box<Segment>>;
+
 /// One segment: file handle, in-memory indexes and the per-segment facts the log needs.
 pub(crate) struct Segment {
     base_offset: i64,

@@ -115,12 +115,8 @@ fn collect(
                         let min_one = total == 0;
                         let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
                         let committed = request.isolation_level == 1;
-                        let data = read_partition(
-                            &partition,
-                            p,
-                            (limit, min_one, committed),
-                            &mut regions,
-                        );
+                        let data =
+                            read_partition(&partition, p, limit, min_one, committed, &mut regions);
                         let n = data.records.as_ref().map_or(0, |r| r.len());
                         total += n;
                         remaining = remaining.saturating_sub(n);
@@ -146,12 +142,14 @@ fn collect(
     (response, regions, total, has_error)
 }
 
-/// One partition's answer; `read` is (byte limit, KIP-74 min one batch, read_committed). A
-/// region of the segment file gets a placeholder from `regions`.
+/// One partition's answer, up to `limit` bytes (`min_one`: KIP-74's first whole batch). Record
+/// data left in a segment file gets a placeholder from `regions`.
 fn read_partition(
     partition: &Partition,
     p: &FetchPartition,
-    (limit, min_one, read_committed): (usize, bool, bool),
+    limit: usize,
+    min_one: bool,
+    read_committed: bool,
     regions: &mut FileRegions,
 ) -> PartitionData {
     let epoch = partition.settings().leader_epoch;
