@@ -231,11 +231,8 @@ impl Broker {
         for (name, i, id, settings) in to_open {
             let dir_name = format!("{name}-{i}");
             let dir = self.logs_dir.join(&dir_name);
-            let partition = if present.contains(OsStr::new(&dir_name)) {
-                Partition::open(dir, &name, i as i32, id, settings)?
-            } else {
-                Partition::open_absent(dir, &name, i as i32, id, settings)?
-            };
+            let exists = present.contains(OsStr::new(&dir_name));
+            let partition = Partition::open(dir, &name, i as i32, id, settings, exists)?;
             opened.push((name, i, Arc::new(partition)));
         }
         if !opened.is_empty() {

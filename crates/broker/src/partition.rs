@@ -152,40 +152,23 @@ impl Partition {
     /// Opens (recovering if needed) the partition's log in `dir`. A directory that belongs to
     /// another topic id (a deleted topic's leftovers) is wiped first. A missing directory is
     /// not created here: the log creates it, with `partition.metadata`, on its first write
-    /// (so creating a topic touches no files; see `PartitionLog::open`).
+    /// (so creating a topic touches no files; see `PartitionLog::open`). With `dir_exists`
+    /// false the caller knows the directory is missing (it listed the parent just before):
+    /// the partition opens without touching the disk.
     pub fn open(
         dir: PathBuf,
         topic: &str,
         index: i32,
         topic_id: Uuid,
         settings: PartitionSettings,
+        dir_exists: bool,
     ) -> Result<Self, StorageError> {
-        claim_directory(&dir, topic_id)?;
-        let log = PartitionLog::open(&dir, settings.log_config.clone())?;
-        Self::with_log(dir, topic, index, topic_id, settings, log)
-    }
-
-    /// As [`Partition::open`], for a partition whose directory the caller knows does not
-    /// exist (listed just before): a new partition, opened without touching the disk.
-    pub fn open_absent(
-        dir: PathBuf,
-        topic: &str,
-        index: i32,
-        topic_id: Uuid,
-        settings: PartitionSettings,
-    ) -> Result<Self, StorageError> {
-        let log = PartitionLog::open_absent(&dir, settings.log_config.clone());
-        Self::with_log(dir, topic, index, topic_id, settings, log)
-    }
-
-    fn with_log(
-        dir: PathBuf,
-        topic: &str,
-        index: i32,
-        topic_id: Uuid,
-        settings: PartitionSettings,
-        mut log: PartitionLog,
-    ) -> Result<Self, StorageError> {
+        let mut log = if dir_exists {
+            claim_directory(&dir, topic_id)?;
+            PartitionLog::open(&dir, settings.log_config.clone())?
+        } else {
+            PartitionLog::open_absent(&dir, settings.log_config.clone())
+        };
         log.set_directory_marker(PARTITION_METADATA, marker_contents(topic_id).into_bytes());
         let (producers, snapshot_offset) = rebuild_producer_states(&log, &dir)?;
         let (high_watermark, _) = watch::channel(log.log_end_offset());
@@ -726,7 +709,7 @@ mod tests {
     }
 
     fn open(dir: &Path) -> Partition {
-        Partition::open(dir.to_path_buf(), "t", 0, Uuid::nil(), settings()).unwrap()
+        Partition::open(dir.to_path_buf(), "t", 0, Uuid::nil(), settings(), true).unwrap()
     }
 
     /// A retry of the last batch is recognised after a restart, whether the state comes from
@@ -774,7 +757,7 @@ mod tests {
         assert!(marker.contains(&p.topic_id.to_string()));
         drop(p);
         let other = Uuid::new_v4();
-        let p = Partition::open(dir.clone(), "t", 0, other, settings()).unwrap();
+        let p = Partition::open(dir.clone(), "t", 0, other, settings(), true).unwrap();
         assert!(!dir.exists());
         assert_eq!(p.log_end_offset(), 0);
         p.retire();
