@@ -72,11 +72,6 @@ impl FileRegions {
         Ok(Bytes::from_static(&placeholder_area()[index..index + len]))
     }
 
-    /// Whether no placeholder was handed out.
-    pub fn is_empty(&self) -> bool {
-        self.regions.is_empty()
-    }
-
     /// The regions, in the order their placeholders were handed out.
     pub(crate) fn into_vec(self) -> Vec<FileRegion> {
         self.regions
@@ -122,6 +117,6 @@ mod tests {
         assert!(regions
             .placeholder(region(MAX_REGION_LEN as u64 + 1))
             .is_err());
-        assert!(regions.is_empty());
+        assert!(regions.into_vec().is_empty());
     }
 }

@@ -63,21 +63,6 @@ pub enum FetchRecords {
     File(FileRegion),
 }
 
-impl FetchRecords {
-    /// Bytes of record data.
-    pub fn len(&self) -> usize {
-        match self {
-            FetchRecords::Bytes(b) => b.len(),
-            FetchRecords::File(f) => usize::try_from(f.len).unwrap_or(usize::MAX),
-        }
-    }
-
-    /// Whether there are no records.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
 /// What [`PartitionLog::read_for_fetch`] found.
 #[derive(Clone, Debug)]
 pub struct FetchRead {

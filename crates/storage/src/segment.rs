@@ -63,7 +63,7 @@ pub(crate) struct Segment {
     base_offset: i64,
     log_path: PathBuf,
     /// The `.log` file; `None` while a new segment is still empty and has no files (see
-    /// [`Segment::pending`]). Shared with the [`FileSlice`]s of fetches still being sent, so
+    /// [`Segment::pending`]). Shared with the [`FileRegion`]s of fetches still being sent, so
     /// a segment deleted meanwhile stays readable until they are done.
     file: Option<Arc<File>>,
     /// Bytes of valid batches; the file's write cursor sits here.
