@@ -110,29 +110,20 @@ async fn write_out(stream: &mut TcpStream, output: &mut ResponseBuf) -> io::Resu
             "response placeholders did not match their file regions",
         ));
     }
-    let chunks: Vec<OutChunk<'_>> = output.chunks().collect();
-    let mut rest = &chunks[..];
-    while let Some(first) = rest.first() {
-        if let OutChunk::File(region) = first {
-            send_region(stream, region).await?;
-            rest = &rest[1..];
-            continue;
+    // Memory chunks since the last file region, written together.
+    let mut run: Vec<&[u8]> = Vec::new();
+    for chunk in output.chunks() {
+        match chunk {
+            OutChunk::Bytes(bytes) => run.push(bytes),
+            OutChunk::File(region) => {
+                write_slices(stream, &run).await?;
+                run.clear();
+                send_region(stream, region).await?;
+            }
         }
-        let run = rest
-            .iter()
-            .position(|c| matches!(c, OutChunk::File(_)))
-            .unwrap_or(rest.len());
-        let slices: Vec<&[u8]> = rest[..run]
-            .iter()
-            .filter_map(|c| match c {
-                OutChunk::Bytes(b) => Some(*b),
-                OutChunk::File(_) => None,
-            })
-            .collect();
-        write_slices(stream, &slices).await?;
-        rest = &rest[run..];
     }
-    drop(chunks);
+    write_slices(stream, &run).await?;
+    drop(run);
     output.clear();
     Ok(())
 }

@@ -62,22 +62,29 @@ pub enum DispatchError {
     Encode(#[from] EncodeError),
 }
 
+/// Decodes a request body in its announced version.
+fn decode_body<T: Decodable>(
+    mut body: bytes::Bytes,
+    api_key: ApiKey,
+    version: i16,
+) -> Result<T, DispatchError> {
+    T::decode(&mut body, version).map_err(|e| DispatchError::Malformed {
+        api_key,
+        version,
+        reason: e.to_string(),
+    })
+}
+
 macro_rules! routes {
     ($broker:expr, $ctx:expr, $raw:expr, $out:expr; $($key:ident => $req:ty => $handler:path,)*) => {
         match $raw.api_key {
             $(ApiKey::$key => {
-                let mut body = $raw.body;
-                let request = <$req>::decode(&mut body, $ctx.version).map_err(|e| {
-                    DispatchError::Malformed { api_key: ApiKey::$key, version: $ctx.version, reason: e.to_string() }
-                })?;
+                let request: $req = decode_body($raw.body, ApiKey::$key, $ctx.version)?;
                 let response = $handler($broker, &$ctx, request).await;
                 encode_response($out, ApiKey::$key, $ctx.version, $raw.header.correlation_id, &response)?;
             })*
             ApiKey::Fetch => {
-                let mut body = $raw.body;
-                let request = m::FetchRequest::decode(&mut body, $ctx.version).map_err(|e| {
-                    DispatchError::Malformed { api_key: ApiKey::Fetch, version: $ctx.version, reason: e.to_string() }
-                })?;
+                let request: m::FetchRequest = decode_body($raw.body, ApiKey::Fetch, $ctx.version)?;
                 // Record data left in segment files travels as placeholders; tell the buffer
                 // what they stand for before it meets them.
                 let (response, regions) = handlers::fetch::handle($broker, &$ctx, request).await;
@@ -85,10 +92,7 @@ macro_rules! routes {
                 encode_response($out, ApiKey::Fetch, $ctx.version, $raw.header.correlation_id, &response)?;
             }
             ApiKey::Produce => {
-                let mut body = $raw.body;
-                let request = m::ProduceRequest::decode(&mut body, $ctx.version).map_err(|e| {
-                    DispatchError::Malformed { api_key: ApiKey::Produce, version: $ctx.version, reason: e.to_string() }
-                })?;
+                let request: m::ProduceRequest = decode_body($raw.body, ApiKey::Produce, $ctx.version)?;
                 // acks=0: the client expects no response at all.
                 if let Some(response) = handlers::produce::handle($broker, &$ctx, request).await {
                     encode_response($out, ApiKey::Produce, $ctx.version, $raw.header.correlation_id, &response)?;
